@@ -1,0 +1,15 @@
+import type { Knex } from 'knex';
+import * as m001 from './001_initial';
+
+/**
+ * Migrations are listed here rather than found on disk, so the same list runs from TypeScript
+ * (tests) and from compiled JavaScript (the installed program) without a file-extension guess.
+ * Append new migrations; never edit or reorder applied ones.
+ */
+const MIGRATIONS: ReadonlyArray<readonly [string, Knex.Migration]> = [['001_initial', m001]];
+
+export const migrationSource: Knex.MigrationSource<readonly [string, Knex.Migration]> = {
+  getMigrations: async () => [...MIGRATIONS],
+  getMigrationName: (migration) => migration[0],
+  getMigration: async (migration) => migration[1],
+};

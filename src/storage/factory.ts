@@ -1,0 +1,27 @@
+import type { Config } from '../../config';
+import { LocalAdapter } from '../../storage-adapters/local';
+import { S3Adapter } from '../../storage-adapters/s3';
+import type { StorageAdapter } from '../../storage-adapters/types';
+import { ObjectStore } from './object-store';
+
+/** The adapter named by CALLVAULT_STORAGE, behind the facade. */
+export function createObjectStore(config: Config): ObjectStore {
+  return new ObjectStore(createAdapter(config));
+}
+
+export function createAdapter(config: Config): StorageAdapter {
+  if (config.storage.kind === 'local') return new LocalAdapter({ root: config.storage.localDir });
+  const s3 = config.storage.s3;
+  return new S3Adapter({
+    bucket: s3.bucket!,
+    region: s3.region,
+    endpoint: s3.endpoint,
+    accessKeyId: s3.accessKeyId,
+    secretAccessKey: s3.secretAccessKey,
+    forcePathStyle: s3.forcePathStyle,
+    checksum: s3.checksum,
+    prefix: s3.prefix,
+    partSizeBytes: s3.partSizeMb * 1024 * 1024,
+    queueSize: s3.queueSize,
+  });
+}

@@ -1,0 +1,275 @@
+import { Readable, Transform } from 'node:stream';
+import {
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  S3Client,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { watchSourceError } from '../source-error';
+import {
+  StorageAdapterError,
+  isSafeKey,
+  isSafePrefix,
+  type ByteRange,
+  type DeleteManyResult,
+  type ObjectInfo,
+  type PutOptions,
+  type PutResult,
+  type StorageAdapter,
+  type StorageErrorKind,
+} from '../types';
+
+/**
+ * Any S3-compatible service (AWS, MinIO, Ceph, Wasabi). Uploads are multipart through
+ * lib-storage's Upload, so memory is bounded by partSize x queueSize whatever the length, and
+ * a failed or aborted upload is aborted at the server (no parts left behind).
+ */
+
+export interface S3AdapterOptions {
+  readonly bucket: string;
+  readonly region: string;
+  readonly endpoint?: string | null;
+  readonly accessKeyId?: string | null;
+  readonly secretAccessKey?: string | null;
+  readonly forcePathStyle?: boolean;
+  /** 'when_required' for servers that do not understand the newer flexible checksums. */
+  readonly checksum?: 'when_supported' | 'when_required';
+  /** Prepended to every key (a shared bucket); must end with '/' when set. */
+  readonly prefix?: string;
+  readonly partSizeBytes?: number;
+  readonly queueSize?: number;
+  /** SDK attempts per request (default 3). */
+  readonly maxAttempts?: number;
+}
+
+const DELETE_BATCH = 1000;
+
+export class S3Adapter implements StorageAdapter {
+  readonly name = 's3';
+  private readonly client: S3Client;
+  private readonly bucket: string;
+  private readonly prefix: string;
+  private readonly partSize: number;
+  private readonly queueSize: number;
+
+  constructor(options: S3AdapterOptions) {
+    const checksum = options.checksum === 'when_required' ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED';
+    const config: S3ClientConfig = {
+      region: options.region,
+      forcePathStyle: options.forcePathStyle ?? false,
+      requestChecksumCalculation: checksum,
+      responseChecksumValidation: checksum,
+      maxAttempts: options.maxAttempts ?? 3,
+    };
+    if (options.endpoint) config.endpoint = options.endpoint;
+    if (options.accessKeyId && options.secretAccessKey) {
+      config.credentials = { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey };
+    }
+    this.client = new S3Client(config);
+    this.bucket = options.bucket;
+    this.prefix = normalisePrefix(options.prefix ?? '');
+    this.partSize = options.partSizeBytes ?? 8 * 1024 * 1024;
+    this.queueSize = options.queueSize ?? 2;
+  }
+
+  async put(key: string, body: Readable, options: PutOptions = {}): Promise<PutResult> {
+    const objectKey = this.keyFor(key);
+    const sourceError = watchSourceError(body);
+    let size = 0;
+    const counted = new Transform({
+      highWaterMark: 256 * 1024,
+      transform(chunk: Buffer, _encoding, callback) {
+        size += chunk.length;
+        callback(null, chunk);
+      },
+    });
+    // An error of the body ends the upload, which then aborts itself at the server.
+    body.once('error', (error) => counted.destroy(error));
+    body.pipe(counted);
+    const upload = new Upload({
+      client: this.client,
+      params: { Bucket: this.bucket, Key: objectKey, Body: counted, ContentType: 'application/octet-stream' },
+      partSize: this.partSize,
+      queueSize: this.queueSize,
+      leavePartsOnError: false,
+    });
+    const onAbort = (): void => {
+      void upload.abort();
+      counted.destroy(new StorageAdapterError('aborted', `upload of ${key} was aborted`));
+    };
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const result = await upload.done();
+      return { size, etag: 'ETag' in result && result.ETag ? result.ETag.replace(/"/g, '') : undefined };
+    } catch (error) {
+      if (sourceError.value) throw sourceError.value;
+      if (options.signal?.aborted) throw new StorageAdapterError('aborted', `upload of ${key} was aborted`, { cause: error });
+      throw translate(error, key);
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async get(key: string, range?: ByteRange): Promise<Readable> {
+    const objectKey = this.keyFor(key);
+    try {
+      const response = await this.client.send(
+        new GetObjectCommand({
+          Bucket: this.bucket,
+          Key: objectKey,
+          Range: range ? `bytes=${range.start}-${range.end ?? ''}` : undefined,
+        }),
+      );
+      if (!(response.Body instanceof Readable)) throw new StorageAdapterError('unknown', 'S3 response body is not a stream');
+      return response.Body;
+    } catch (error) {
+      throw translate(error, key);
+    }
+  }
+
+  async head(key: string): Promise<ObjectInfo | null> {
+    const objectKey = this.keyFor(key);
+    try {
+      const response = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: objectKey }));
+      return {
+        key,
+        size: response.ContentLength ?? 0,
+        lastModified: response.LastModified ?? new Date(0),
+        etag: response.ETag?.replace(/"/g, ''),
+      };
+    } catch (error) {
+      const translated = translate(error, key);
+      if (translated.kind === 'not-found') return null;
+      throw translated;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    const objectKey = this.keyFor(key);
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: objectKey }));
+    } catch (error) {
+      const translated = translate(error, key);
+      if (translated.kind !== 'not-found') throw translated;
+    }
+  }
+
+  async deleteMany(keys: readonly string[]): Promise<DeleteManyResult> {
+    const deleted: string[] = [];
+    const failed: Array<{ key: string; error: StorageAdapterError }> = [];
+    for (let offset = 0; offset < keys.length; offset += DELETE_BATCH) {
+      const batch = keys.slice(offset, offset + DELETE_BATCH);
+      const byObjectKey = new Map(batch.map((key) => [this.keyFor(key), key]));
+      try {
+        const response = await this.client.send(
+          new DeleteObjectsCommand({
+            Bucket: this.bucket,
+            Delete: { Objects: [...byObjectKey.keys()].map((Key) => ({ Key })), Quiet: true },
+          }),
+        );
+        const errors = new Map((response.Errors ?? []).map((entry) => [entry.Key ?? '', entry]));
+        for (const [objectKey, key] of byObjectKey) {
+          const problem = errors.get(objectKey);
+          if (!problem || problem.Code === 'NoSuchKey') deleted.push(key);
+          else failed.push({ key, error: new StorageAdapterError(kindForCode(problem.Code), `delete of ${key} failed: ${problem.Code ?? 'error'}`) });
+        }
+      } catch (error) {
+        const translated = translate(error, batch[0] ?? '');
+        for (const key of batch) failed.push({ key, error: translated });
+      }
+    }
+    return { deleted, failed };
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    if (!isSafePrefix(prefix)) throw new StorageAdapterError('invalid-key', `invalid list prefix "${prefix}"`);
+    let token: string | undefined;
+    do {
+      let response;
+      try {
+        response = await this.client.send(
+          new ListObjectsV2Command({ Bucket: this.bucket, Prefix: `${this.prefix}${prefix}`, ContinuationToken: token, MaxKeys: 1000 }),
+        );
+      } catch (error) {
+        throw translate(error, prefix);
+      }
+      for (const item of response.Contents ?? []) {
+        if (!item.Key) continue;
+        yield {
+          key: item.Key.slice(this.prefix.length),
+          size: item.Size ?? 0,
+          lastModified: item.LastModified ?? new Date(0),
+          etag: item.ETag?.replace(/"/g, ''),
+        };
+      }
+      token = response.IsTruncated ? response.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+  }
+
+  private keyFor(key: string): string {
+    if (!isSafeKey(key)) throw new StorageAdapterError('invalid-key', `invalid object key "${key}"`);
+    return `${this.prefix}${key}`;
+  }
+}
+
+function normalisePrefix(prefix: string): string {
+  const trimmed = prefix.replace(/^\/+/, '');
+  if (trimmed === '') return '';
+  const withSlash = trimmed.endsWith('/') ? trimmed : `${trimmed}/`;
+  if (!isSafePrefix(withSlash)) throw new StorageAdapterError('invalid-key', `invalid S3 key prefix "${prefix}"`);
+  return withSlash;
+}
+
+function kindForCode(code: string | undefined): StorageErrorKind {
+  switch (code) {
+    case 'NoSuchKey':
+    case 'NotFound':
+      return 'not-found';
+    case 'NoSuchBucket':
+      return 'bucket';
+    case 'InvalidAccessKeyId':
+    case 'SignatureDoesNotMatch':
+    case 'InvalidToken':
+    case 'ExpiredToken':
+    case 'CredentialsProviderError':
+      return 'credentials';
+    case 'AccessDenied':
+    case 'AllAccessDisabled':
+      return 'permission';
+    case 'InvalidRange':
+      return 'range';
+    default:
+      return 'unknown';
+  }
+}
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'TimeoutError', 'RequestTimeout']);
+
+function translate(error: unknown, key: string): StorageAdapterError {
+  if (error instanceof StorageAdapterError) return error;
+  const err = error as { name?: string; Code?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+  const code = err.Code ?? err.name;
+  const status = err.$metadata?.httpStatusCode;
+  let kind = kindForCode(code);
+  if (kind === 'unknown') {
+    if (NETWORK_CODES.has(err.code ?? '') || NETWORK_CODES.has(err.name ?? '')) kind = 'unavailable';
+    else if (status === 404) kind = 'not-found';
+    else if (status === 403) kind = 'permission';
+    else if (status === 416) kind = 'range';
+    else if (status !== undefined && status >= 500) kind = 'unavailable';
+    else if (status === undefined) kind = 'unavailable';
+  }
+  return new StorageAdapterError(kind, `S3 ${code ?? 'error'} for ${key}${err.message ? `: ${err.message}` : ''}`, { cause: error });
+}
+
+export function createS3Adapter(options: S3AdapterOptions): S3Adapter {
+  return new S3Adapter(options);
+}

@@ -1,0 +1,4 @@
+// Tests build their own configuration; an operator's CALLVAULT_* variables must not leak in.
+for (const name of Object.keys(process.env)) {
+  if (name.startsWith('CALLVAULT_')) delete process.env[name];
+}
