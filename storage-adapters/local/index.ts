@@ -46,27 +46,19 @@ export class LocalAdapter implements StorageAdapter {
     const temp = path.join(this.root, INCOMING, `${crypto.randomUUID()}.part`);
     const sourceError = watchSourceError(body);
     try {
-      const handle = await fsp.open(temp, 'wx', 0o600);
-      let size: number;
-      try {
-        const out = handle.createWriteStream({ autoClose: false, highWaterMark: 256 * 1024 });
-        await pipeline(body, out, { signal: options.signal } as { signal?: AbortSignal });
-        size = out.bytesWritten;
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
+      // flush: the file is fsync'd before it is closed, so the rename below publishes durable bytes.
+      const out = fs.createWriteStream(temp, { flags: 'wx', mode: 0o600, flush: true, highWaterMark: 256 * 1024 });
+      await pipeline(body, out, { signal: options.signal } as { signal?: AbortSignal });
+      const size = out.bytesWritten;
       await fsp.mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
       await fsp.rename(temp, target);
       await syncDirectory(path.dirname(target));
       return { size };
     } catch (error) {
       await fsp.rm(temp, { force: true });
+      if (options.signal?.aborted) throw new StorageAdapterError('aborted', `upload of ${key} was aborted`, { cause: error });
       // A failure of the body itself (the download, the encryptor) is the caller's error, not storage's.
       if (sourceError.value) throw sourceError.value;
-      if (options.signal?.aborted || (error as Error).name === 'AbortError') {
-        throw new StorageAdapterError('aborted', `upload of ${key} was aborted`, { cause: error });
-      }
       throw translate(error, key);
     }
   }

@@ -106,8 +106,8 @@ export class S3Adapter implements StorageAdapter {
       const result = await upload.done();
       return { size, etag: 'ETag' in result && result.ETag ? result.ETag.replace(/"/g, '') : undefined };
     } catch (error) {
-      if (sourceError.value) throw sourceError.value;
       if (options.signal?.aborted) throw new StorageAdapterError('aborted', `upload of ${key} was aborted`, { cause: error });
+      if (sourceError.value) throw sourceError.value;
       throw translate(error, key);
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
@@ -125,6 +125,17 @@ export class S3Adapter implements StorageAdapter {
         }),
       );
       if (!(response.Body instanceof Readable)) throw new StorageAdapterError('unknown', 'S3 response body is not a stream');
+      // Some S3-compatible servers ignore or widen a Range they do not like (the whole object with
+      // a 200, or bytes=0-0 answered with everything); cut the answer to what was asked for rather
+      // than hand back the wrong bytes.
+      if (range) {
+        const served = /^bytes (\d+)-(\d+)\//.exec(response.ContentRange ?? '');
+        const servedStart = served ? Number(served[1]) : 0;
+        const servedEnd = served ? Number(served[2]) : Number.POSITIVE_INFINITY;
+        if (servedStart !== range.start || (range.end !== undefined && servedEnd !== range.end)) {
+          return sliceStream(response.Body, range.start - servedStart, range.end === undefined ? undefined : range.end - servedStart);
+        }
+      }
       return response.Body;
     } catch (error) {
       throw translate(error, key);
@@ -163,23 +174,52 @@ export class S3Adapter implements StorageAdapter {
     const failed: Array<{ key: string; error: StorageAdapterError }> = [];
     for (let offset = 0; offset < keys.length; offset += DELETE_BATCH) {
       const batch = keys.slice(offset, offset + DELETE_BATCH);
-      const byObjectKey = new Map(batch.map((key) => [this.keyFor(key), key]));
+      let outcome = await this.deleteBatch(batch);
+      if (outcome.requestError && outcome.requestError.kind !== 'credentials' && outcome.requestError.kind !== 'bucket') {
+        // The whole request failed (a 5xx, a dropped connection): try once more, then key by key,
+        // so one bad moment or one bad key does not hold back a thousand others.
+        outcome = await this.deleteBatch(batch);
+        if (outcome.requestError) outcome = await this.deleteOneByOne(batch);
+      }
+      deleted.push(...outcome.deleted);
+      failed.push(...outcome.failed);
+    }
+    return { deleted, failed };
+  }
+
+  private async deleteBatch(batch: readonly string[]): Promise<DeleteManyResult & { requestError?: StorageAdapterError }> {
+    const byObjectKey = new Map(batch.map((key) => [this.keyFor(key), key]));
+    try {
+      const response = await this.client.send(
+        new DeleteObjectsCommand({
+          Bucket: this.bucket,
+          Delete: { Objects: [...byObjectKey.keys()].map((Key) => ({ Key })), Quiet: true },
+        }),
+      );
+      const errors = new Map((response.Errors ?? []).map((entry) => [entry.Key ?? '', entry]));
+      const deleted: string[] = [];
+      const failed: Array<{ key: string; error: StorageAdapterError }> = [];
+      for (const [objectKey, key] of byObjectKey) {
+        const problem = errors.get(objectKey);
+        if (!problem || problem.Code === 'NoSuchKey') deleted.push(key);
+        else failed.push({ key, error: new StorageAdapterError(kindForCode(problem.Code), `delete of ${key} failed: ${problem.Code ?? 'error'}`) });
+      }
+      return { deleted, failed };
+    } catch (error) {
+      const requestError = translate(error, batch[0] ?? '');
+      return { deleted: [], failed: batch.map((key) => ({ key, error: requestError })), requestError };
+    }
+  }
+
+  private async deleteOneByOne(batch: readonly string[]): Promise<DeleteManyResult> {
+    const deleted: string[] = [];
+    const failed: Array<{ key: string; error: StorageAdapterError }> = [];
+    for (const key of batch) {
       try {
-        const response = await this.client.send(
-          new DeleteObjectsCommand({
-            Bucket: this.bucket,
-            Delete: { Objects: [...byObjectKey.keys()].map((Key) => ({ Key })), Quiet: true },
-          }),
-        );
-        const errors = new Map((response.Errors ?? []).map((entry) => [entry.Key ?? '', entry]));
-        for (const [objectKey, key] of byObjectKey) {
-          const problem = errors.get(objectKey);
-          if (!problem || problem.Code === 'NoSuchKey') deleted.push(key);
-          else failed.push({ key, error: new StorageAdapterError(kindForCode(problem.Code), `delete of ${key} failed: ${problem.Code ?? 'error'}`) });
-        }
+        await this.delete(key);
+        deleted.push(key);
       } catch (error) {
-        const translated = translate(error, batch[0] ?? '');
-        for (const key of batch) failed.push({ key, error: translated });
+        failed.push({ key, error: translate(error, key) });
       }
     }
     return { deleted, failed };
@@ -218,6 +258,21 @@ export class S3Adapter implements StorageAdapter {
     if (!isSafeKey(key)) throw new StorageAdapterError('invalid-key', `invalid object key "${key}"`);
     return `${this.prefix}${key}`;
   }
+}
+
+function sliceStream(source: Readable, start: number, end: number | undefined): Readable {
+  async function* slice(): AsyncGenerator<Buffer> {
+    let position = 0;
+    for await (const chunk of source as AsyncIterable<Buffer>) {
+      const chunkStart = position;
+      position += chunk.length;
+      const from = Math.max(start - chunkStart, 0);
+      const to = end === undefined ? chunk.length : Math.min(end + 1 - chunkStart, chunk.length);
+      if (to > from) yield chunk.subarray(from, to);
+      if (end !== undefined && position > end) return; // leaving the loop destroys the source
+    }
+  }
+  return Readable.from(slice(), { objectMode: false });
 }
 
 function normalisePrefix(prefix: string): string {

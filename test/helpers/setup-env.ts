@@ -2,3 +2,4 @@
 for (const name of Object.keys(process.env)) {
   if (name.startsWith('CALLVAULT_')) delete process.env[name];
 }
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
