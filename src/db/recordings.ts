@@ -149,6 +149,12 @@ export class RecordingsRepository {
     return Object.fromEntries(rows.map((row) => [row.status as string, Number(row.n)]));
   }
 
+  /** How many recordings each master key still protects (rows that hold a wrapped data key). */
+  async countByKeyId(): Promise<Map<string, number>> {
+    const rows = (await this.db.knex('recordings').whereNotNull('wrapped_key').select('key_id').count({ n: '*' }).groupBy('key_id')) as Array<{ key_id: string; n: number | string }>;
+    return new Map(rows.map((row) => [row.key_id, Number(row.n)]));
+  }
+
   /** Storage keys that the index knows, for orphan checks (stored rows only). */
   async hasStorageKey(storageKey: string): Promise<boolean> {
     const row = await this.db.knex('recordings').where({ storage_key: storageKey }).first('id');

@@ -29,6 +29,8 @@ export interface CallMetadata {
   readonly extra?: Record<string, unknown>;
 }
 
+export const NOT_RETAINED_REASON = 'consent declined: the call was not recorded and no audio was kept';
+
 export interface NormalisedNumber {
   /** E.164 when the text is a possible phone number, otherwise null. */
   readonly e164: string | null;

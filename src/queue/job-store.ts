@@ -142,19 +142,26 @@ export class JobStore {
     return null;
   }
 
-  /** Takes over a failed upload, or one whose lease expired, for a redelivery of the same audio. */
-  async reclaimUpload(id: string, owner: string, leaseMs: number, now: Date): Promise<Job | null> {
+  /**
+   * Takes over, for a redelivery that brings the audio with it, a job that failed (whatever its
+   * kind: a failed download can be rescued by an upload), or an upload whose worker died.
+   */
+  async reclaimForUpload(id: string, owner: string, leaseMs: number, now: Date, payload: Record<string, unknown>): Promise<Job | null> {
     const { codec } = this.db;
     const nowValue = codec.time(now);
     const updated = await this.db
       .knex('jobs')
-      .where({ id, kind: 'upload' })
-      .andWhere((w) => w.where('status', 'failed').orWhere((r) => r.where('status', 'running').andWhere('lease_expires_at', '<', nowValue)))
+      .where({ id })
+      .andWhere((w) =>
+        w.where('status', 'failed').orWhere((r) => r.where({ kind: 'upload', status: 'running' }).andWhere('lease_expires_at', '<', nowValue)),
+      )
       .update({
+        kind: 'upload',
         status: 'running',
         lease_owner: owner,
         lease_expires_at: codec.time(new Date(now.getTime() + leaseMs)),
         attempts: this.db.knex.raw('attempts + 1'),
+        payload: codec.json(payload),
         last_error_code: null,
         last_error: null,
         finished_at: null,
@@ -206,7 +213,7 @@ export class JobStore {
   }
 
   /** After a failed attempt: back to the queue for `retryAt`, or parked as failed when null. */
-  async fail(id: string, owner: string, error: { code: string; message: string }, retryAt: Date | null, now: Date, pendingObjectKey: string | null): Promise<boolean> {
+  async fail(id: string, owner: string, error: { code: string; message: string }, retryAt: Date | null, now: Date): Promise<boolean> {
     const { codec } = this.db;
     const updated = await this.db
       .knex('jobs')
@@ -216,7 +223,6 @@ export class JobStore {
         run_after: codec.time(retryAt ?? now),
         lease_owner: null,
         lease_expires_at: null,
-        pending_object_key: pendingObjectKey,
         last_error_code: error.code,
         last_error: error.message.slice(0, 2000),
         finished_at: retryAt ? null : codec.time(now),

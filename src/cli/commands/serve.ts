@@ -1,0 +1,61 @@
+import http from 'node:http';
+import type { Command } from 'commander';
+import { describeConfig } from '../../../config';
+import { buildParts, closeParts, createApp } from '../../app';
+import { createLogger } from '../../log/logger';
+import { loadConfigOrExit } from '../context';
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('start the HTTP server (webhooks, health checks) and the ingest workers')
+    .action(async () => {
+      const config = loadConfigOrExit();
+      const logger = createLogger({ level: config.logLevel, defaultMeta: { service: 'callvault' } });
+      const parts = buildParts(config, { logger });
+      if (config.autoMigrate) {
+        const applied = await parts.db.migrate();
+        if (applied.length > 0) logger.info('database migrated', { event: 'db.migrated', applied });
+      } else {
+        const pending = await parts.db.pendingMigrations();
+        if (pending.length > 0) throw new Error(`the database needs migrations (${pending.join(', ')}): run "callvault migrate"`);
+      }
+      const app = createApp(parts);
+      const server = http.createServer(app.http);
+      // Uploads of long recordings can take a while; headers must still arrive promptly.
+      server.requestTimeout = 30 * 60 * 1000;
+      server.headersTimeout = 30 * 1000;
+      server.keepAliveTimeout = 5 * 1000;
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(config.port, () => resolve());
+      });
+      app.start();
+      const address = server.address();
+      logger.info('callvault is listening', {
+        event: 'server.listening',
+        port: typeof address === 'object' && address ? address.port : config.port,
+        database: parts.db.dialect,
+        storage: parts.store.name,
+        masterKey: parts.keyring.currentKeyId,
+        workers: config.queue.workers,
+        publicUrl: config.publicUrl,
+      });
+      logger.debug('effective configuration', { event: 'config.effective', config: describeConfig(config) });
+
+      let stopping = false;
+      const stop = async (signal: string): Promise<void> => {
+        if (stopping) return;
+        stopping = true;
+        logger.info('stopping', { event: 'server.stopping', signal });
+        server.close();
+        server.closeIdleConnections();
+        await app.stop();
+        await closeParts(parts);
+        logger.info('stopped', { event: 'server.stopped' });
+        process.exit(0);
+      };
+      process.on('SIGTERM', () => void stop('SIGTERM'));
+      process.on('SIGINT', () => void stop('SIGINT'));
+    });
+}

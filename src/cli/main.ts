@@ -1,0 +1,37 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { registerImport } from './commands/import';
+import { registerJobs } from './commands/jobs';
+import { registerKeys } from './commands/keys';
+import { registerMigrate } from './commands/migrate';
+import { registerServe } from './commands/serve';
+import { registerStorage } from './commands/storage';
+import { registerVerify } from './commands/verify';
+import { reportAndExit } from './context';
+
+/** The `callvault` program: one sub-command per operator task (SPEC 8). */
+export function buildProgram(): Command {
+  const program = new Command('callvault')
+    .description('Encrypted call-recording vault: ingest, protect, index, destroy on time, release under control.')
+    .showHelpAfterError()
+    .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+  program.exitOverride((error) => {
+    process.exit(error.exitCode === 0 ? 0 : 2);
+  });
+  registerServe(program);
+  registerMigrate(program);
+  registerStorage(program);
+  registerKeys(program);
+  registerVerify(program);
+  registerImport(program);
+  registerJobs(program);
+  return program;
+}
+
+if (require.main === module) {
+  // Everything callvault creates (database, WAL, keys, objects, spool) is for its own user only.
+  process.umask(0o077);
+  buildProgram()
+    .parseAsync(process.argv)
+    .catch((error: unknown) => reportAndExit(error));
+}

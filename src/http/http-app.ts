@@ -1,0 +1,45 @@
+import express, { type Express, type Request } from 'express';
+import type { Config } from '../../config';
+import type { Clock } from '../clock';
+import type { Database } from '../db/database';
+import type { IngestService } from '../ingest/ingest-service';
+import type { Logger } from '../log/logger';
+import { genericWebhookRouter } from '../providers/generic/webhook';
+import { twilioWebhookRouter } from '../providers/twilio/webhook';
+import type { ObjectStore } from '../storage/object-store';
+import { errorHandler, notFound } from './errors';
+import { healthRouter } from './health';
+import { requestContext } from './request-context';
+
+export interface HttpDeps {
+  readonly config: Config;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly db: Database;
+  readonly store: ObjectStore;
+  readonly ingest: IngestService;
+  readonly spoolDir: string;
+  readonly onWebhookRefused?: (source: string, code: string) => void;
+}
+
+/** The HTTP surface: health, webhooks (and, later, the API), one error format everywhere. */
+export function createHttpApp(deps: HttpDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  if (deps.config.trustProxy) app.set('trust proxy', deps.config.trustProxy);
+  app.use(requestContext(deps.logger));
+  app.use(healthRouter({ db: deps.db, store: deps.store }));
+
+  const publicUrlOf = (req: Request): string =>
+    // Behind a trusted proxy, Express derives protocol and host from X-Forwarded-Proto/Host;
+    // otherwise the configured public URL is what the provider called.
+    deps.config.trustProxy ? `${req.protocol}://${req.host}${req.originalUrl}` : `${deps.config.publicUrl}${req.originalUrl}`;
+
+  const webhookDeps = { config: deps.config, clock: deps.clock, ingest: deps.ingest, onRefused: deps.onWebhookRefused };
+  app.use(genericWebhookRouter({ ...webhookDeps, spoolDir: deps.spoolDir }));
+  app.use(twilioWebhookRouter({ ...webhookDeps, publicUrlOf }));
+
+  app.use(notFound());
+  app.use(errorHandler());
+  return app;
+}
