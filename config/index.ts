@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import defaults from './defaults.json';
-import { VARIABLES, type VariableSpec } from './variables';
+import { FAILPOINTS, VARIABLES, type VariableSpec } from './variables';
 import { parsePeriod, type RetentionPeriod } from '../src/retention/period';
 
 /**
@@ -60,6 +60,7 @@ const schema = z.object({
   }),
   queue: z.object({
     workers: z.number().int().min(0).max(64),
+    threads: z.number().int().min(0).max(64).nullable(),
     maxAttempts: z.number().int().min(1).max(100),
     backoffBaseMs: z.number().int().min(1),
     backoffMaxMs: z.number().int().min(1),
@@ -72,6 +73,7 @@ const schema = z.object({
     telnyx: z.object({ publicKey: z.string().nullable() }),
     vonage: z.object({ signatureSecret: z.string().nullable(), applicationId: z.string().nullable(), privateKey: z.string().nullable() }),
   }),
+  failpoint: z.enum(FAILPOINTS).nullable(),
   retention: z.object({
     periods: z.record(category, period),
     defaultCategory: category,

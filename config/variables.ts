@@ -130,6 +130,12 @@ const privateKeyPem = (value: string): ParseResult => {
 const category = (value: string): ParseResult =>
   /^[a-z][a-z0-9_-]{0,31}$/.test(value.trim()) ? ok(value.trim()) : bad(`must be a category name such as general, got "${value}"`);
 
+/**
+ * Crash points for the crash-safety tests: the process kills itself (SIGKILL) there, as a power
+ * cut would. Never set in production.
+ */
+export const FAILPOINTS = ['ingest.after-pending', 'ingest.after-store', 'ingest.after-verify', 'ingest.after-index'] as const;
+
 export const VARIABLES: readonly VariableSpec[] = [
   { env: 'PORT', path: 'port', parse: integer(0, 65535), description: 'HTTP port.' },
   { env: 'CALLVAULT_DATA_DIR', path: 'dataDir', parse: text(), description: 'Embedded data folder (SQLite file, local objects, keys).' },
@@ -160,6 +166,7 @@ export const VARIABLES: readonly VariableSpec[] = [
   { env: 'CALLVAULT_FETCH_ALLOW_HOSTS', path: 'fetch.allowHosts', parse: list, format: (v) => (v as string[]).join(','), description: 'Extra hosts audio may be fetched from; listed hosts may be loopback or private.' },
   { env: 'CALLVAULT_FETCH_TIMEOUT_MS', path: 'fetch.timeoutMs', parse: integer(100, 3_600_000), description: 'Connect and idle-read timeout for downloads.' },
   { env: 'CALLVAULT_WORKERS', path: 'queue.workers', parse: integer(0, 64), description: 'Ingest workers in this process (0: accept webhooks only).' },
+  { env: 'CALLVAULT_INGEST_THREADS', path: 'queue.threads', parse: integer(0, 64), description: 'Threads the serve command runs ingest workers in (default: one per CPU; 0: in the HTTP thread).' },
   { env: 'CALLVAULT_JOB_MAX_ATTEMPTS', path: 'queue.maxAttempts', parse: integer(1, 100), description: 'Attempts before a job is parked as failed.' },
   { env: 'CALLVAULT_JOB_BACKOFF_BASE_MS', path: 'queue.backoffBaseMs', parse: integer(1, 86_400_000), description: 'First retry delay; doubles each attempt.' },
   { env: 'CALLVAULT_JOB_BACKOFF_MAX_MS', path: 'queue.backoffMaxMs', parse: integer(1, 86_400_000), description: 'Longest retry delay.' },
@@ -178,4 +185,5 @@ export const VARIABLES: readonly VariableSpec[] = [
   { env: 'CALLVAULT_RETENTION_UNKNOWN_CATEGORY', path: 'retention.unknownCategory', parse: category, description: 'Category for calls naming an unconfigured category (empty: refuse them with E_UNKNOWN_CATEGORY).' },
   { env: 'CALLVAULT_RETENTION_SCHEDULE', path: 'retention.schedule', parse: cron, description: 'Cron expression for rolling destruction.' },
   { env: 'CALLVAULT_TIMEZONE', path: 'retention.timezone', parse: timezone, description: 'Time zone of the destruction schedule.' },
+  { env: 'CALLVAULT_FAILPOINT', path: 'failpoint', parse: oneOf(...FAILPOINTS), description: 'Testing only: the process kills itself at this point of ingest (crash-safety tests).' },
 ];

@@ -6,14 +6,16 @@ import { loadKeyring } from './crypto/key-files';
 import type { Keyring } from './crypto/keyring';
 import { openDatabase, type Database } from './db/database';
 import { RecordingsRepository } from './db/recordings';
-import { createHttpApp } from './http/http-app';
+import type { createHttpApp as CreateHttpApp } from './http/http-app';
 import { IngestService } from './ingest/ingest-service';
+import { IngestPipeline } from './ingest/pipeline';
 import { EncryptedSpool } from './ingest/spool';
 import { createLogger, type Logger } from './log/logger';
 import { genericIngest } from './providers/generic/ingest';
 import { twilioIngest } from './providers/twilio/ingest';
 import type { ProviderIngest } from './providers/types';
 import { JobStore } from './queue/job-store';
+import { DatabaseLedger, type JobLedger } from './queue/ledger';
 import { WorkerPool } from './queue/worker-pool';
 import { createObjectStore } from './storage/factory';
 import type { ObjectStore } from './storage/object-store';
@@ -37,12 +39,14 @@ export interface AppParts {
 export interface App extends AppParts {
   readonly recordings: RecordingsRepository;
   readonly jobs: JobStore;
+  readonly ledger: JobLedger;
   readonly vault: RecordingVault;
+  readonly pipeline: IngestPipeline;
   readonly ingest: IngestService;
   readonly workers: WorkerPool;
   readonly http: Express;
-  /** Starts background work (ingest workers). */
-  start(): void;
+  /** Starts background work: ingest workers in this thread unless `workers: false` (serve runs them in threads). */
+  start(options?: { workers?: boolean }): void;
   /** Stops background work; closes nothing the caller passed in. */
   stop(): Promise<void>;
 }
@@ -51,38 +55,32 @@ export function createApp(parts: AppParts): App {
   const { config, db, store, keyring, clock, logger } = parts;
   const recordings = new RecordingsRepository(db);
   const jobs = new JobStore(db);
-  const vault = new RecordingVault(store, keyring, config.crypto.chunkSize);
-  const providers = new Map<string, ProviderIngest>([genericIngest, twilioIngest(config)].map((provider) => [provider.source, provider]));
-  const ingest = new IngestService({ db, recordings, jobs, vault, store, providers, config, clock, logger });
-  const workers = new WorkerPool({
-    jobs,
-    concurrency: config.queue.workers,
-    leaseMs: config.queue.leaseMs,
-    pollMs: config.queue.pollMs,
-    backoffBaseMs: config.queue.backoffBaseMs,
-    backoffMaxMs: config.queue.backoffMaxMs,
-    clock,
-    logger,
-    run: (job, owner, signal) => ingest.runFetchJob(job, owner, signal),
-    onFailure: (job, error, retryAt) =>
-      ingest.stageLogger(job)(retryAt ? 'retry' : 'failed', { code: error.code, reason: error.message, attempt: job.attempts, retryAt: retryAt?.toISOString() }),
-    housekeeping: () => ingest.reapInterruptedUploads(),
-  });
+  const ledger = new DatabaseLedger(db, jobs, recordings);
+  const { vault, pipeline, workers } = createIngestWorker({ config, store, keyring, clock, logger, ledger });
+  const ingest = new IngestService({ jobs, ledger, recordings, pipeline, store, config, clock, logger });
   ingest.on('job-queued', () => workers.nudge());
   const spoolDir = path.join(config.dataDir, 'spool');
-  const http = createHttpApp({ config, clock, logger, db, store, ingest, spoolDir });
+  // Built on first use: ingest threads never serve HTTP and need not load it.
+  let http: Express | undefined;
 
   return {
     ...parts,
     recordings,
     jobs,
+    ledger,
     vault,
+    pipeline,
     ingest,
     workers,
-    http,
-    start() {
+    get http() {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { createHttpApp } = require('./http/http-app') as { createHttpApp: typeof CreateHttpApp };
+      http ??= createHttpApp({ config, clock, logger, db, store, ingest, spoolDir });
+      return http;
+    },
+    start(options = {}) {
       EncryptedSpool.sweep(spoolDir, 3600_000);
-      workers.start();
+      if (options.workers !== false) workers.start();
     },
     async stop() {
       await workers.stop();
@@ -90,14 +88,53 @@ export function createApp(parts: AppParts): App {
   };
 }
 
+export interface IngestWorkerParts {
+  readonly config: Config;
+  readonly store: ObjectStore;
+  readonly keyring: Keyring;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** The database (DatabaseLedger) or, in an ingest thread, a proxy to it (RemoteLedger). */
+  readonly ledger: JobLedger;
+}
+
+/** The worker half: the pipeline and a pool of workers running it. Needs no database of its own. */
+export function createIngestWorker(parts: IngestWorkerParts): { vault: RecordingVault; pipeline: IngestPipeline; workers: WorkerPool } {
+  const { config, store, keyring, clock, logger, ledger } = parts;
+  const vault = new RecordingVault(store, keyring, config.crypto.chunkSize);
+  const providers = new Map<string, ProviderIngest>([genericIngest, twilioIngest(config)].map((provider) => [provider.source, provider]));
+  const pipeline = new IngestPipeline({ ledger, vault, store, providers, config, clock, logger });
+  const workers = new WorkerPool({
+    jobs: ledger,
+    concurrency: config.queue.workers,
+    leaseMs: config.queue.leaseMs,
+    pollMs: config.queue.pollMs,
+    backoffBaseMs: config.queue.backoffBaseMs,
+    backoffMaxMs: config.queue.backoffMaxMs,
+    clock,
+    logger,
+    claim: (owner) => pipeline.claimNext(owner),
+    run: (job, owner, signal) => pipeline.runFetchJob(job, owner, signal),
+    onFailure: (job, error, retryAt) =>
+      pipeline.stageLogger(job)(retryAt ? 'retry' : 'failed', { code: error.code, reason: error.message, attempt: job.attempts, retryAt: retryAt?.toISOString() }),
+    housekeeping: () => pipeline.reapInterruptedUploads(),
+  });
+  return { vault, pipeline, workers };
+}
+
 /** Builds the infrastructure parts from configuration (what `callvault serve` and the commands use). */
 export function buildParts(config: Config, overrides: Partial<Pick<AppParts, 'clock' | 'logger'>> = {}): AppParts {
   const logger = overrides.logger ?? createLogger({ level: config.logLevel });
   const clock = overrides.clock ?? systemClock;
   const db = openDatabase({ url: config.databaseUrl, sqliteSynchronous: config.sqliteSynchronous });
+  return { config, db, ...buildStorageAndKeys(config, logger, clock), clock, logger };
+}
+
+/** Storage and keys, without a database: what an ingest thread needs besides its ledger. */
+export function buildStorageAndKeys(config: Config, logger: Logger, clock: Clock): { store: ObjectStore; keyring: Keyring } {
   const store = createObjectStore(config);
   const keyring = loadKeyring({ dir: config.keys.dir, kind: config.keys.kek, autoGenerate: config.keys.autoGenerate, clock, logger });
-  return { config, db, store, keyring, clock, logger };
+  return { store, keyring };
 }
 
 /** Closes what buildParts opened. */

@@ -103,6 +103,17 @@ export function isAppError(value: unknown, code?: ErrorCode): value is AppError 
   return value instanceof AppError && (code === undefined || value.code === code);
 }
 
+/**
+ * Failures of callvault's own storage or database. The provider did nothing wrong, so a job
+ * hit by one is retried (with capped back-off) for as long as the outage lasts, without using
+ * up its attempts: an overnight storage outage must not turn a night's recordings into failed jobs.
+ */
+const OUR_SIDE: ReadonlySet<ErrorCode> = new Set(['E_STORAGE_UNAVAILABLE', 'E_STORAGE_BUCKET', 'E_STORAGE_CREDENTIALS', 'E_STORAGE_PERMISSION', 'E_DATABASE']);
+
+export function isOurSideFailure(error: AppError): boolean {
+  return OUR_SIDE.has(error.code);
+}
+
 /** Any thrown value as an AppError; unknown errors become E_INTERNAL with the original as cause. */
 export function toAppError(value: unknown): AppError {
   if (value instanceof AppError) return value;

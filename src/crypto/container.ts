@@ -36,7 +36,7 @@ export const ALGORITHM_AES256_GCM_CHUNKED = 1;
 export const HEADER_LENGTH = 36;
 export const TAG_LENGTH = 16;
 export const DATA_KEY_LENGTH = 32;
-export const DEFAULT_CHUNK_SIZE = 64 * 1024;
+export const DEFAULT_CHUNK_SIZE = 256 * 1024;
 const NONCE_PREFIX_LENGTH = 7;
 const KEY_CHECK_LABEL = Buffer.from('callvault/key-check/v1', 'ascii');
 
@@ -107,20 +107,32 @@ function assertDataKey(dataKey: Buffer): void {
   if (dataKey.length !== DATA_KEY_LENGTH) throw new RangeError('data key must be 32 bytes');
 }
 
-function chunkNonce(header: ContainerHeader, index: number, last: boolean): Buffer {
-  const nonce = Buffer.allocUnsafe(12);
-  header.noncePrefix.copy(nonce, 0);
-  nonce.writeUInt32BE(index, 7);
-  nonce.writeUInt8(last ? 1 : 0, 11);
-  return nonce;
-}
+/**
+ * Nonce and AAD for each chunk, written into buffers reused from chunk to chunk (Node copies
+ * both when a cipher is created), so the per-chunk cost is the cipher itself.
+ *   nonce = prefix(7) || index (uint32 BE) || last (1 byte)
+ *   AAD   = header(36) || index (uint32 BE) || last (1 byte)
+ */
+class ChunkFrame {
+  private readonly nonceBuffer = Buffer.alloc(12);
+  private readonly aadBuffer = Buffer.alloc(HEADER_LENGTH + 5);
 
-function chunkAad(header: ContainerHeader, index: number, last: boolean): Buffer {
-  const aad = Buffer.allocUnsafe(HEADER_LENGTH + 5);
-  header.bytes.copy(aad, 0);
-  aad.writeUInt32BE(index, HEADER_LENGTH);
-  aad.writeUInt8(last ? 1 : 0, HEADER_LENGTH + 4);
-  return aad;
+  constructor(header: ContainerHeader) {
+    header.noncePrefix.copy(this.nonceBuffer, 0);
+    header.bytes.copy(this.aadBuffer, 0);
+  }
+
+  nonce(index: number, last: boolean): Buffer {
+    this.nonceBuffer.writeUInt32BE(index, 7);
+    this.nonceBuffer.writeUInt8(last ? 1 : 0, 11);
+    return this.nonceBuffer;
+  }
+
+  aad(index: number, last: boolean): Buffer {
+    this.aadBuffer.writeUInt32BE(index, HEADER_LENGTH);
+    this.aadBuffer.writeUInt8(last ? 1 : 0, HEADER_LENGTH + 4);
+    return this.aadBuffer;
+  }
 }
 
 /** Size of the container holding `plaintextSize` bytes. */
@@ -154,6 +166,7 @@ export class EncryptStream extends Transform {
   private readonly dataKey: Buffer;
   private readonly chunkSize: number;
   private readonly pending: Buffer;
+  private readonly frame: ChunkFrame;
   private filled = 0;
   private index = 0;
   private headerSent = false;
@@ -164,6 +177,7 @@ export class EncryptStream extends Transform {
     this.dataKey = dataKey;
     this.chunkSize = chunkSize;
     this.pending = Buffer.allocUnsafe(chunkSize);
+    this.frame = new ChunkFrame(this.header);
   }
 
   override _transform(data: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -212,8 +226,8 @@ export class EncryptStream extends Transform {
 
   private seal(plaintext: Buffer, last: boolean): void {
     if (this.index > 0xffffffff) throw new AppError('E_CRYPTO_FORMAT', 'recording too long for one container');
-    const cipher = crypto.createCipheriv('aes-256-gcm', this.dataKey, chunkNonce(this.header, this.index, last), { authTagLength: TAG_LENGTH });
-    cipher.setAAD(chunkAad(this.header, this.index, last));
+    const cipher = crypto.createCipheriv('aes-256-gcm', this.dataKey, this.frame.nonce(this.index, last), { authTagLength: TAG_LENGTH });
+    cipher.setAAD(this.frame.aad(this.index, last));
     const ciphertext = cipher.update(plaintext);
     cipher.final();
     this.push(ciphertext);
@@ -247,6 +261,7 @@ export class ChunkDecryptStream extends Transform {
   private readonly endIsFinal: boolean;
   private sawEnd = false;
   private header: ContainerHeader | undefined;
+  private frame!: ChunkFrame;
   private readonly queue: Buffer[] = [];
   private queued = 0;
   private index: number;
@@ -259,6 +274,7 @@ export class ChunkDecryptStream extends Transform {
     assertDataKey(dataKey);
     this.dataKey = dataKey;
     this.header = header;
+    if (header) this.frame = new ChunkFrame(header);
     this.full = header ? header.chunkSize + TAG_LENGTH : 0;
     this.index = window.firstChunk;
     this.endChunk = window.endChunk;
@@ -292,9 +308,10 @@ export class ChunkDecryptStream extends Transform {
 
   private readHeader(): boolean {
     if (this.queued < HEADER_LENGTH) return false;
-    const bytes = this.takeBytes(HEADER_LENGTH);
+    const bytes = Buffer.concat(this.takeParts(HEADER_LENGTH));
     this.header = parseHeader(bytes, this.dataKey);
     this.full = this.header.chunkSize + TAG_LENGTH;
+    this.frame = new ChunkFrame(this.header);
     return true;
   }
 
@@ -307,23 +324,23 @@ export class ChunkDecryptStream extends Transform {
       if (this.endChunk === undefined) {
         // Whole-object read: a full chunk is the final one only if nothing follows it.
         if (this.queued > this.full) {
-          this.open(this.takeBytes(this.full), false);
+          this.open(this.takeParts(this.full), this.full, false);
           continue;
         }
         if (!ending || this.queued === 0) return; // at the end with nothing left: truncated at a chunk boundary; _flush reports it
         if (this.queued < TAG_LENGTH) throw new AppError('E_CRYPTO_AUTH', 'final chunk is truncated');
-        this.open(this.takeBytes(this.queued), true);
+        this.openLast();
         continue;
       }
       if (this.index === this.endChunk && this.endIsFinal) {
         // The final chunk may be short; it is whatever arrives until the end of the range.
         if (!ending) return;
         if (this.queued < TAG_LENGTH || this.queued > this.full) throw new AppError('E_CRYPTO_AUTH', 'final chunk is truncated or oversized');
-        this.open(this.takeBytes(this.queued), true);
+        this.openLast();
         continue;
       }
       if (this.queued >= this.full) {
-        this.open(this.takeBytes(this.full), false);
+        this.open(this.takeParts(this.full), this.full, false);
         continue;
       }
       if (ending && this.queued > 0) throw new AppError('E_CRYPTO_AUTH', 'chunk is truncated');
@@ -331,14 +348,26 @@ export class ChunkDecryptStream extends Transform {
     }
   }
 
-  private open(sealed: Buffer, last: boolean): void {
+  /**
+   * Authenticates and decrypts one chunk given as the input pieces that hold it (no copy into
+   * one buffer; only the 16-byte tag is gathered). Plaintext is pushed only after the tag checks.
+   */
+  private open(sealed: Buffer[], length: number, last: boolean): void {
     const header = this.header!;
-    const body = sealed.subarray(0, sealed.length - TAG_LENGTH);
-    if (!last && body.length !== header.chunkSize) throw new AppError('E_CRYPTO_AUTH', 'chunk has the wrong length');
-    const decipher = crypto.createDecipheriv('aes-256-gcm', this.dataKey, chunkNonce(header, this.index, last), { authTagLength: TAG_LENGTH });
-    decipher.setAAD(chunkAad(header, this.index, last));
-    decipher.setAuthTag(sealed.subarray(sealed.length - TAG_LENGTH));
-    let plaintext = decipher.update(body);
+    const bodyLength = length - TAG_LENGTH;
+    if (!last && bodyLength !== header.chunkSize) throw new AppError('E_CRYPTO_AUTH', 'chunk has the wrong length');
+    const decipher = crypto.createDecipheriv('aes-256-gcm', this.dataKey, this.frame.nonce(this.index, last), { authTagLength: TAG_LENGTH });
+    decipher.setAAD(this.frame.aad(this.index, last));
+    const tag = Buffer.allocUnsafe(TAG_LENGTH);
+    const plaintext: Buffer[] = [];
+    let offset = 0;
+    for (const piece of sealed) {
+      const bodyEnd = Math.max(0, Math.min(piece.length, bodyLength - offset));
+      if (bodyEnd > 0) plaintext.push(decipher.update(bodyEnd === piece.length ? piece : piece.subarray(0, bodyEnd)));
+      if (bodyEnd < piece.length) piece.copy(tag, Math.max(0, offset - bodyLength), bodyEnd);
+      offset += piece.length;
+    }
+    decipher.setAuthTag(tag);
     try {
       decipher.final();
     } catch (cause) {
@@ -346,37 +375,42 @@ export class ChunkDecryptStream extends Transform {
     }
     if (last || this.index === this.endChunk) this.sawEnd = true;
     this.index += 1;
-    if (this.toSkip > 0) {
-      const skipped = Math.min(this.toSkip, plaintext.length);
-      plaintext = plaintext.subarray(skipped);
-      this.toSkip -= skipped;
+    for (let part of plaintext) {
+      if (this.toSkip > 0) {
+        const skipped = Math.min(this.toSkip, part.length);
+        part = part.subarray(skipped);
+        this.toSkip -= skipped;
+      }
+      if (part.length > this.remaining) part = part.subarray(0, this.remaining);
+      this.remaining -= part.length;
+      if (part.length > 0) this.push(part);
     }
-    if (plaintext.length > this.remaining) plaintext = plaintext.subarray(0, this.remaining);
-    this.remaining -= plaintext.length;
-    if (plaintext.length > 0) this.push(plaintext);
   }
 
-  /** Removes exactly n queued bytes, copying only when they span several input buffers. */
-  private takeBytes(n: number): Buffer {
-    const first = this.queue[0]!;
-    if (first.length >= n) {
-      this.queued -= n;
-      if (first.length === n) this.queue.shift();
-      else this.queue[0] = first.subarray(n);
-      return first.subarray(0, n);
-    }
-    const out = Buffer.allocUnsafe(n);
-    let filled = 0;
-    while (filled < n) {
+  /** The final chunk is whatever is left: its length is only known at the end of input. */
+  private openLast(): void {
+    const length = this.queued;
+    this.open(this.takeParts(length), length, true);
+  }
+
+  /** Removes exactly n queued bytes as views of the input buffers (no copy). */
+  private takeParts(n: number): Buffer[] {
+    const parts: Buffer[] = [];
+    let needed = n;
+    while (needed > 0) {
       const head = this.queue[0]!;
-      const part = Math.min(head.length, n - filled);
-      head.copy(out, filled, 0, part);
-      filled += part;
-      if (part === head.length) this.queue.shift();
-      else this.queue[0] = head.subarray(part);
+      if (head.length <= needed) {
+        parts.push(head);
+        this.queue.shift();
+        needed -= head.length;
+      } else {
+        parts.push(head.subarray(0, needed));
+        this.queue[0] = head.subarray(needed);
+        needed = 0;
+      }
     }
     this.queued -= n;
-    return out;
+    return parts;
   }
 }
 

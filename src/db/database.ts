@@ -21,6 +21,7 @@ export interface DatabaseOptions {
 
 export class Database {
   readonly codec: Codec;
+  private readonly gate: PriorityGate | null;
 
   constructor(
     readonly knex: Knex,
@@ -28,6 +29,24 @@ export class Database {
     readonly schema: string | null,
   ) {
     this.codec = new Codec(dialect);
+    this.gate = dialect === 'sqlite' ? new PriorityGate() : null;
+  }
+
+  /**
+   * Runs `work` with the database, webhook acknowledgements first. SQLite serves one process
+   * through a single connection, so every statement queues for it; a webhook commit waiting
+   * behind a run of ingest bookkeeping would be acknowledged late. `urgent` work (queueing a
+   * webhook's job) goes ahead of `background` work (what ingest workers record). PostgreSQL
+   * has a connection per caller and needs no gate.
+   */
+  async scheduled<T>(priority: 'urgent' | 'background', work: () => Promise<T>): Promise<T> {
+    if (!this.gate) return work();
+    const release = await this.gate.acquire(priority === 'urgent');
+    try {
+      return await work();
+    } finally {
+      release();
+    }
   }
 
   /**
@@ -116,6 +135,31 @@ export function openDatabase(options: DatabaseOptions): Database {
     return new Database(knex, 'pg', schema);
   }
   throw new AppError('E_CONFIG_INVALID', 'CALLVAULT_DATABASE_URL must start with sqlite: or postgres://');
+}
+
+/** One holder at a time; urgent waiters are served before background ones. */
+class PriorityGate {
+  private busy = false;
+  private readonly urgent: Array<() => void> = [];
+  private readonly background: Array<() => void> = [];
+
+  acquire(urgent: boolean): Promise<() => void> {
+    return new Promise((resolve) => {
+      const grant = (): void => resolve(() => this.release());
+      if (!this.busy) {
+        this.busy = true;
+        grant();
+      } else {
+        (urgent ? this.urgent : this.background).push(grant);
+      }
+    });
+  }
+
+  private release(): void {
+    const next = this.urgent.shift() ?? this.background.shift();
+    if (next) next();
+    else this.busy = false;
+  }
 }
 
 interface SqliteConnection {

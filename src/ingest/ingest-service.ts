@@ -1,38 +1,31 @@
 import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { pipeline, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { Config } from '../../config';
 import type { Clock } from '../clock';
-import type { Database } from '../db/database';
 import type { RecordingsRepository } from '../db/recordings';
-import { AppError, toAppError } from '../errors';
-import { safeFetch } from '../fetch/safe-fetch';
+import { toAppError } from '../errors';
 import type { Logger } from '../log/logger';
-import type { ProviderIngest, Resolution, SourceFetch } from '../providers/types';
+import type { Resolution } from '../providers/types';
 import type { Job, JobStore } from '../queue/job-store';
+import type { JobLedger } from '../queue/ledger';
 import { withLease } from '../queue/lease';
 import type { ObjectStore } from '../storage/object-store';
-import type { RecordingVault, SealedObject } from '../vault/recording-vault';
-import { AudioSniffer, contentTypeOf } from './audio-sniffer';
-import { NOT_RETAINED_REASON, decideRetention, type CallMetadata, type RetentionDecision } from './call-metadata';
-import { buildRecording } from './recording-row';
+import { NOT_RETAINED_REASON, decideRetention, type CallMetadata } from './call-metadata';
+import type { IngestPipeline } from './pipeline';
 
 /**
- * The ingest pipeline: accept (durably queue) -> fetch -> encrypt -> store -> verify -> index.
- * A recording the provider handed over is, at every moment, either indexed with a verified
- * object, or a job row (queued, running under a lease, or failed with its reason) that says
- * where it stands. Objects are written under a fresh key per attempt, recorded on the job
- * before the first byte, so an interrupted attempt leaves a key to clean up rather than an
- * unknown orphan; the index row and the job's success commit in one transaction.
+ * The webhook side of ingest: accept an event by committing its job (the 2xx means "durably
+ * queued"), or, when the audio came with the request, run it through the pipeline before
+ * answering. Idempotent on (source, recording id): a redelivery is answered as a duplicate.
  */
 
 export interface IngestDeps {
-  readonly db: Database;
-  readonly recordings: RecordingsRepository;
   readonly jobs: JobStore;
-  readonly vault: RecordingVault;
+  readonly ledger: JobLedger;
+  readonly recordings: RecordingsRepository;
+  readonly pipeline: IngestPipeline;
   readonly store: ObjectStore;
-  readonly providers: ReadonlyMap<string, ProviderIngest>;
   readonly config: Config;
   readonly clock: Clock;
   readonly logger: Logger;
@@ -59,9 +52,6 @@ export interface UploadInput {
   readonly requestId?: string | null;
 }
 
-/** Stage names, one log line each: ingest.<stage>. */
-export type IngestStage = 'queued' | 'duplicate' | 'claimed' | 'fetched' | 'stored' | 'verified' | 'indexed' | 'not_stored' | 'failed' | 'retry' | 'cleanup';
-
 export class IngestService extends EventEmitter {
   private readonly uploadOwner = `upload-${crypto.randomUUID()}`;
 
@@ -69,14 +59,14 @@ export class IngestService extends EventEmitter {
     super();
   }
 
-  /** Webhook side: queue the work, committed before the caller answers 2xx. */
+  /** Queues the work, committed before the caller answers 2xx. */
   async accept(input: AcceptInput): Promise<Acceptance> {
-    const { jobs, config, clock } = this.deps;
+    const { jobs, config, clock, pipeline } = this.deps;
     const { job, created } = await jobs.enqueue(
       { kind: 'fetch', source: input.source, sourceRecordingId: input.sourceRecordingId, payload: input.payload, maxAttempts: config.queue.maxAttempts, requestId: input.requestId ?? null },
       clock.now(),
     );
-    const log = this.stageLogger(job, input.requestId);
+    const log = pipeline.stageLogger(job, input.requestId);
     if (created) {
       log('queued');
       this.emit('job-queued', job.id);
@@ -92,12 +82,12 @@ export class IngestService extends EventEmitter {
    * recording already stored is drained and answered as a duplicate.
    */
   async storeUpload(input: UploadInput): Promise<Acceptance> {
-    const { jobs, config, clock } = this.deps;
+    const { jobs, ledger, config, clock, pipeline } = this.deps;
     const { metadata } = input;
     // Refuse an unknown category before reading any audio.
     decideRetention(metadata.category, metadata.startedAt, clock.now(), config.retention);
     const payload = { metadata: serialiseMetadata(metadata) };
-    const claim = { owner: this.uploadOwner, leaseMs: config.queue.leaseMs };
+    const claim = { owner: this.uploadOwner, leaseMs: config.queue.leaseMs, objectKey: this.deps.store.newRecordingKey() };
     const enqueued = await jobs.enqueue(
       { kind: 'upload', source: metadata.source, sourceRecordingId: metadata.sourceRecordingId, payload, maxAttempts: 1, requestId: input.requestId ?? null },
       clock.now(),
@@ -105,10 +95,10 @@ export class IngestService extends EventEmitter {
     );
     let job: Job | null = enqueued.job;
     if (!enqueued.created) {
-      job = await jobs.reclaimForUpload(enqueued.job.id, claim.owner, claim.leaseMs, clock.now(), payload);
+      job = await jobs.reclaimForUpload(enqueued.job.id, claim, clock.now(), payload);
       if (!job) {
         input.audio.resume();
-        this.stageLogger(enqueued.job, input.requestId)('duplicate', { existingStatus: enqueued.job.status });
+        pipeline.stageLogger(enqueued.job, input.requestId)('duplicate', { existingStatus: enqueued.job.status });
         return { jobId: enqueued.job.id, recordingId: enqueued.job.recordingId, duplicate: true, status: await this.statusOf(enqueued.job) };
       }
     }
@@ -120,134 +110,20 @@ export class IngestService extends EventEmitter {
     // Declined: the audio is read and dropped, never written anywhere.
     if (resolution.kind === 'no-audio') input.audio.resume();
     try {
-      await withLease(jobs, held, claim.owner, { leaseMs: claim.leaseMs, clock, logger: this.deps.logger }, (signal) =>
-        this.process(held, claim.owner, resolution, signal, input.requestId),
+      await withLease(ledger, held, claim.owner, { leaseMs: claim.leaseMs, clock, logger: this.deps.logger }, (signal) =>
+        pipeline.process(held, claim.owner, resolution, signal, input.requestId),
       );
     } catch (error) {
       const appError = toAppError(error);
       input.audio.resume();
       // An upload cannot be retried from here: the audio left with the request. The job stays
       // visible as failed until the sender delivers it again.
-      await jobs.fail(held.id, claim.owner, { code: appError.code, message: appError.message }, null, clock.now()).catch(() => undefined);
-      this.stageLogger(held, input.requestId)('failed', { code: appError.code, reason: appError.message, retry: false });
+      await ledger.fail(held.id, claim.owner, { code: appError.code, message: appError.message }, null, clock.now()).catch(() => undefined);
+      pipeline.stageLogger(held, input.requestId)('failed', { code: appError.code, reason: appError.message, retry: false });
       throw appError;
     }
     const recording = await this.deps.recordings.get(held.recordingId);
     return { jobId: held.id, recordingId: held.recordingId, duplicate: false, status: (recording?.status ?? 'stored') as Acceptance['status'] };
-  }
-
-  /** Worker side: one attempt at a claimed fetch job. Throws on failure; the worker pool decides on retry. */
-  async runFetchJob(job: Job, owner: string, signal: AbortSignal): Promise<void> {
-    const provider = this.deps.providers.get(job.source);
-    if (!provider) throw new AppError('E_PROVIDER_NOT_CONFIGURED', `no ingest handler for source ${job.source}`, { retryable: false });
-    this.stageLogger(job)('claimed', { attempt: job.attempts });
-    const resolution = await provider.resolve(job.payload, {
-      fetch: this.fetcherFor(provider, signal),
-      signal,
-      logger: this.deps.logger.child({ recordingId: job.recordingId, jobId: job.id }),
-      clock: this.deps.clock,
-    });
-    if (resolution.kind === 'audio') this.stageLogger(job)('fetched', { contentType: resolution.audio.contentType });
-    await this.process(job, owner, resolution, signal, job.requestId);
-  }
-
-  /** Deletes the object an interrupted attempt was writing, if any. */
-  async cleanupPendingObject(job: Job, owner: string): Promise<void> {
-    if (!job.pendingObjectKey) return;
-    await this.deps.store.delete(job.pendingObjectKey);
-    await this.deps.jobs.setPendingObject(job.id, owner, null, this.deps.clock.now());
-    this.stageLogger(job)('cleanup', { reason: 'object of an interrupted attempt removed' });
-  }
-
-  /**
-   * Uploads whose process died mid-write: remove the partial object and mark them failed (the
-   * audio left with the request; the sender must deliver it again).
-   */
-  async reapInterruptedUploads(): Promise<number> {
-    const { jobs, clock } = this.deps;
-    let reaped = 0;
-    for (const job of await jobs.expiredUploads(clock.now())) {
-      const reclaimed = await jobs.reclaimForUpload(job.id, this.uploadOwner, this.deps.config.queue.leaseMs, clock.now(), job.payload);
-      if (!reclaimed) continue;
-      await this.cleanupPendingObject(reclaimed, this.uploadOwner).catch(() => undefined);
-      await jobs.fail(reclaimed.id, this.uploadOwner, { code: 'E_INTERNAL', message: 'upload interrupted (the process stopped); the sender must deliver the recording again' }, null, clock.now());
-      this.stageLogger(reclaimed)('failed', { code: 'E_INTERNAL', reason: 'upload interrupted', retry: false });
-      reaped += 1;
-    }
-    return reaped;
-  }
-
-  private async process(job: Job, owner: string, resolution: Resolution, signal: AbortSignal, requestId?: string | null): Promise<void> {
-    const { jobs, store, vault, config, clock, db, recordings } = this.deps;
-    const log = this.stageLogger(job, requestId);
-    await this.cleanupPendingObject(job, owner);
-    const metadata = resolution.metadata;
-    const ingestedAt = clock.now();
-    const decision = decideRetention(metadata.category, metadata.startedAt, ingestedAt, config.retention);
-
-    if (resolution.kind === 'no-audio') {
-      const recording = buildRecording({ job, metadata, decision, sealed: null, status: resolution.status, reason: resolution.reason, ingestedAt, defaultCountry: config.defaultCountry });
-      await db.transaction(async (trx) => {
-        await jobs.succeed(trx, job.id, owner, clock.now());
-        await recordings.insert(trx, recording, clock.now());
-      });
-      log('not_stored', { status: resolution.status, reason: resolution.reason, category: decision.category });
-      return;
-    }
-
-    const storageKey = store.newRecordingKey();
-    await jobs.setPendingObject(job.id, owner, storageKey, clock.now());
-    try {
-      const sniffer = new AudioSniffer();
-      const plaintext = pipeline(resolution.audio.stream, sniffer, () => undefined);
-      const started = performance.now();
-      const sealed = await vault.writeVerified(storageKey, plaintext, { maxBytes: config.limits.audioBytes, signal });
-      log('stored', { bytes: sealed.plaintextSize, storedBytes: sealed.ciphertextSize, ms: Math.round(performance.now() - started), keyId: sealed.keyId });
-      log('verified', { sha256: sealed.sha256 });
-      await this.index(job, owner, metadata, decision, sealed, sniffer, ingestedAt);
-      log('indexed', { category: decision.category, retainUntil: decision.retainUntil.toISOString() });
-    } catch (error) {
-      await store
-        .delete(storageKey)
-        .then(() => jobs.setPendingObject(job.id, owner, null, clock.now()))
-        .catch(() => undefined);
-      throw error;
-    }
-  }
-
-  private async index(job: Job, owner: string, metadata: CallMetadata, decision: RetentionDecision, sealed: SealedObject, sniffer: AudioSniffer, ingestedAt: Date): Promise<void> {
-    const { db, jobs, recordings, clock, config } = this.deps;
-    const format = sniffer.format!;
-    const recording = buildRecording({
-      job,
-      metadata,
-      decision,
-      sealed: { ...sealed, format, contentType: contentTypeOf(format), verifiedAt: clock.now() },
-      status: 'stored',
-      reason: null,
-      ingestedAt,
-      defaultCountry: config.defaultCountry,
-    });
-    await db.transaction(async (trx) => {
-      await jobs.succeed(trx, job.id, owner, clock.now());
-      await recordings.insert(trx, recording, clock.now());
-    });
-  }
-
-  private fetcherFor(provider: ProviderIngest, signal: AbortSignal): SourceFetch {
-    const { config } = this.deps;
-    const policy = { allowed: [...provider.defaultHosts], explicit: config.fetch.allowHosts };
-    return (url, options) =>
-      safeFetch(url, {
-        policy,
-        method: options.method,
-        headers: options.headers,
-        expect: options.expect,
-        timeoutMs: config.fetch.timeoutMs,
-        maxBytes: options.expect === 'audio' ? config.limits.audioBytes : config.limits.webhookBodyBytes,
-        maxRedirects: config.fetch.maxRedirects,
-        signal,
-      });
   }
 
   private async statusOf(job: Job): Promise<Acceptance['status']> {
@@ -257,15 +133,6 @@ export class IngestService extends EventEmitter {
     }
     if (job.status === 'failed') return 'failed';
     return job.status === 'running' ? 'in_progress' : 'queued';
-  }
-
-  stageLogger(job: Pick<Job, 'id' | 'recordingId' | 'source'>, requestId?: string | null): (stage: IngestStage, fields?: Record<string, unknown>) => void {
-    const logger = this.deps.logger;
-    return (stage, fields = {}) => {
-      const level = stage === 'failed' ? 'warn' : 'info';
-      logger.log(level, `ingest.${stage}`, { event: `ingest.${stage}`, recordingId: job.recordingId, jobId: job.id, source: job.source, requestId: requestId ?? undefined, ...fields });
-      this.emit('stage', stage, job.source, fields);
-    };
   }
 }
 

@@ -30,7 +30,10 @@ export interface Job {
   readonly runAfter: Date;
   readonly leaseOwner: string | null;
   readonly leaseExpiresAt: Date | null;
+  /** The object key this attempt writes to (set at claim, so a crash leaves it on record). */
   readonly pendingObjectKey: string | null;
+  /** An object an interrupted earlier attempt may have left; delete before starting. */
+  readonly abandonedObjectKey: string | null;
   readonly payload: Record<string, unknown>;
   readonly lastErrorCode: string | null;
   readonly lastError: string | null;
@@ -55,40 +58,101 @@ export interface EnqueueResult {
   readonly created: boolean;
 }
 
+/** Rows per group-commit transaction (SQLite takes at most 999 bound values per statement: 16 columns x 60). */
+const ENQUEUE_BATCH = 60;
+
+/** Taking a job: who holds it, for how long, and the fresh object key this attempt will write. */
+export interface Claim {
+  readonly owner: string;
+  readonly leaseMs: number;
+  readonly objectKey: string;
+}
+
+interface PendingEnqueue {
+  readonly job: NewJob;
+  readonly now: Date;
+  readonly claim: Claim | undefined;
+  resolve(result: EnqueueResult): void;
+  reject(error: unknown): void;
+}
+
 export class JobStore {
   constructor(private readonly db: Database) {}
 
   /**
    * Inserts the job unless one exists for (source, recording id); either way returns the row
-   * that is in the database once this commits. `running` creates it already claimed (uploads,
-   * whose audio is in the request).
+   * that is in the database once this commits. `claim` creates it already running under this
+   * owner's lease (uploads, whose audio is in the request).
+   *
+   * Webhooks arrive in bursts, and each insert alone would cost a commit (an fsync with SQLite's
+   * FULL durability). Concurrent calls are therefore gathered and written in one transaction
+   * (group commit): every caller still returns only after its row is committed, but a burst of
+   * 500 events costs a handful of fsyncs, not 500.
    */
-  async enqueue(job: NewJob, now: Date, claim?: { owner: string; leaseMs: number }): Promise<EnqueueResult> {
+  enqueue(job: NewJob, now: Date, claim?: Claim): Promise<EnqueueResult> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ job, now, claim, resolve, reject });
+      if (!this.flushing) {
+        this.flushing = true;
+        setImmediate(() => void this.flushEnqueues());
+      }
+    });
+  }
+
+  private readonly waiting: PendingEnqueue[] = [];
+  private flushing = false;
+
+  private async flushEnqueues(): Promise<void> {
+    while (this.waiting.length > 0) {
+      const batch = this.waiting.splice(0, ENQUEUE_BATCH);
+      try {
+        const results = await this.db.scheduled('urgent', () => this.insertBatch(batch));
+        batch.forEach((entry, index) => entry.resolve(results[index]!));
+      } catch (error) {
+        for (const entry of batch) entry.reject(error);
+      }
+    }
+    this.flushing = false;
+  }
+
+  /**
+   * One statement inserts the whole batch (atomic on its own) and returns the rows it created;
+   * only rows that already existed (duplicate deliveries) need a second query. Fewer round
+   * trips matter: with SQLite every statement of every caller goes through one connection.
+   */
+  private async insertBatch(batch: readonly PendingEnqueue[]): Promise<EnqueueResult[]> {
     const { codec, knex } = this.db;
-    const id = crypto.randomUUID();
-    await knex('jobs')
-      .insert({
-        id,
-        kind: job.kind,
-        source: job.source,
-        source_recording_id: job.sourceRecordingId,
-        recording_id: crypto.randomUUID(),
-        status: claim ? 'running' : 'queued',
-        attempts: claim ? 1 : 0,
-        max_attempts: job.maxAttempts,
-        run_after: codec.time(now),
-        lease_owner: claim?.owner ?? null,
-        lease_expires_at: claim ? codec.time(new Date(now.getTime() + claim.leaseMs)) : null,
-        payload: codec.json(job.payload),
-        request_id: job.requestId ?? null,
-        created_at: codec.time(now),
-        updated_at: codec.time(now),
-      })
-      .onConflict(['source', 'source_recording_id'])
-      .ignore();
-    const row = await knex('jobs').where({ source: job.source, source_recording_id: job.sourceRecordingId }).first();
-    if (!row) throw new AppError('E_DATABASE', 'job vanished right after it was written');
-    return { job: this.fromRow(row), created: row.id === id };
+    const rows = batch.map(({ job, now, claim }) => ({
+      id: crypto.randomUUID(),
+      kind: job.kind,
+      source: job.source,
+      source_recording_id: job.sourceRecordingId,
+      recording_id: crypto.randomUUID(),
+      status: claim ? 'running' : 'queued',
+      attempts: claim ? 1 : 0,
+      max_attempts: job.maxAttempts,
+      run_after: codec.time(now),
+      lease_owner: claim?.owner ?? null,
+      lease_expires_at: claim ? codec.time(new Date(now.getTime() + claim.leaseMs)) : null,
+      pending_object_key: claim?.objectKey ?? null,
+      payload: codec.json(job.payload),
+      request_id: job.requestId ?? null,
+      created_at: codec.time(now),
+      updated_at: codec.time(now),
+    }));
+    const keyOf = (row: Record<string, unknown>): string => `${String(row.source)}\u0000${String(row.source_recording_id)}`;
+    // Within one statement the first row for a key wins and later ones are ignored, like rows already there.
+    const inserted = (await knex('jobs').insert(rows).onConflict(['source', 'source_recording_id']).ignore().returning('*')) as Array<Record<string, unknown>>;
+    const current = new Map(inserted.map((row) => [keyOf(row), row]));
+    const missing = [...new Map(rows.filter((row) => !current.has(keyOf(row))).map((row) => [keyOf(row), [row.source, row.source_recording_id]])).values()];
+    if (missing.length > 0) {
+      for (const row of (await knex('jobs').whereIn(['source', 'source_recording_id'], missing)) as Array<Record<string, unknown>>) current.set(keyOf(row), row);
+    }
+    return rows.map((row) => {
+      const found = current.get(keyOf(row));
+      if (!found) throw new AppError('E_DATABASE', 'job vanished right after it was written');
+      return { job: this.fromRow(found), created: found.id === row.id };
+    });
   }
 
   async get(id: string): Promise<Job | null> {
@@ -107,46 +171,38 @@ export class JobStore {
    * claimers never wait on or take the same row; SQLite has one writer at a time, and the
    * conditional update makes a lost race a no-op.
    */
-  async claimNext(owner: string, leaseMs: number, now: Date, kinds: readonly JobKind[] = ['fetch']): Promise<Job | null> {
-    const { codec } = this.db;
+  async claimNext(claim: Claim, now: Date, kinds: readonly JobKind[] = ['fetch']): Promise<Job | null> {
+    const { codec, knex } = this.db;
     const nowValue = codec.time(now);
-    const leaseUntil = codec.time(new Date(now.getTime() + leaseMs));
     const due = (q: Knex.QueryBuilder): Knex.QueryBuilder =>
       q
         .whereIn('kind', kinds as JobKind[])
         .andWhere((w) =>
           w.where((a) => a.where('status', 'queued').andWhere('run_after', '<=', nowValue)).orWhere((b) => b.where('status', 'running').andWhere('lease_expires_at', '<', nowValue)),
         );
-
-    for (let tries = 0; tries < 5; tries += 1) {
-      const claimed = await this.db.transaction(async (trx) => {
-        const candidateQuery = due(trx('jobs').select('id', 'status', 'lease_expires_at')).orderBy('run_after').limit(1);
-        if (this.db.dialect === 'pg') candidateQuery.forUpdate().skipLocked();
-        const candidate = await candidateQuery.first();
-        if (!candidate) return { none: true as const };
-        const updated = await due(trx('jobs').where({ id: candidate.id }))
-          .update({
-            status: 'running',
-            lease_owner: owner,
-            lease_expires_at: leaseUntil,
-            attempts: trx.raw('attempts + 1'),
-            updated_at: nowValue,
-          });
-        if (updated !== 1) return { none: false as const, job: null };
-        const row = await trx('jobs').where({ id: candidate.id }).first();
-        return { none: false as const, job: this.fromRow(row) };
-      });
-      if (claimed.none) return null;
-      if (claimed.job) return claimed.job;
-    }
-    return null;
+    const candidate = due(knex('jobs').select('id')).orderBy('run_after').limit(1);
+    if (this.db.dialect === 'pg') candidate.forUpdate().skipLocked();
+    // One statement: pick, re-check and take the job atomically, moving any key a crashed
+    // attempt left into abandoned_object_key (the right-hand sides see the old values).
+    const rows = (await due(knex('jobs').where('id', candidate))
+      .update({
+        status: 'running',
+        lease_owner: claim.owner,
+        lease_expires_at: codec.time(new Date(now.getTime() + claim.leaseMs)),
+        attempts: knex.raw('attempts + 1'),
+        abandoned_object_key: knex.raw('coalesce(pending_object_key, abandoned_object_key)'),
+        pending_object_key: claim.objectKey,
+        updated_at: nowValue,
+      })
+      .returning('*')) as Array<Record<string, unknown>>;
+    return rows[0] ? this.fromRow(rows[0]) : null;
   }
 
   /**
    * Takes over, for a redelivery that brings the audio with it, a job that failed (whatever its
    * kind: a failed download can be rescued by an upload), or an upload whose worker died.
    */
-  async reclaimForUpload(id: string, owner: string, leaseMs: number, now: Date, payload: Record<string, unknown>): Promise<Job | null> {
+  async reclaimForUpload(id: string, claim: Claim, now: Date, payload: Record<string, unknown>): Promise<Job | null> {
     const { codec } = this.db;
     const nowValue = codec.time(now);
     const updated = await this.db
@@ -158,9 +214,11 @@ export class JobStore {
       .update({
         kind: 'upload',
         status: 'running',
-        lease_owner: owner,
-        lease_expires_at: codec.time(new Date(now.getTime() + leaseMs)),
+        lease_owner: claim.owner,
+        lease_expires_at: codec.time(new Date(now.getTime() + claim.leaseMs)),
         attempts: this.db.knex.raw('attempts + 1'),
+        abandoned_object_key: this.db.knex.raw('coalesce(pending_object_key, abandoned_object_key)'),
+        pending_object_key: claim.objectKey,
         payload: codec.json(payload),
         last_error_code: null,
         last_error: null,
@@ -180,15 +238,6 @@ export class JobStore {
     return updated === 1;
   }
 
-  /** Records the object this attempt is about to write, so a crash leaves a key to clean up. */
-  async setPendingObject(id: string, owner: string, objectKey: string | null, now: Date): Promise<void> {
-    const updated = await this.db
-      .knex('jobs')
-      .where({ id, lease_owner: owner, status: 'running' })
-      .update({ pending_object_key: objectKey, updated_at: this.db.codec.time(now) });
-    if (updated !== 1) throw new AppError('E_JOB_LEASE_LOST', `job ${id} is no longer held by this worker`);
-  }
-
   /**
    * Marks the job succeeded inside the caller's transaction (the one that indexes the recording),
    * clearing the payload: the recording row now holds the call's details, and the queue should
@@ -203,6 +252,7 @@ export class JobStore {
         lease_owner: null,
         lease_expires_at: null,
         pending_object_key: null,
+        abandoned_object_key: null,
         payload: codec.json({}),
         last_error_code: null,
         last_error: null,
@@ -276,6 +326,7 @@ export class JobStore {
       leaseOwner: (row.lease_owner as string | null) ?? null,
       leaseExpiresAt: codec.readTime(row.lease_expires_at),
       pendingObjectKey: (row.pending_object_key as string | null) ?? null,
+      abandonedObjectKey: (row.abandoned_object_key as string | null) ?? null,
       payload: codec.readJson<Record<string, unknown>>(row.payload) ?? {},
       lastErrorCode: (row.last_error_code as string | null) ?? null,
       lastError: (row.last_error as string | null) ?? null,

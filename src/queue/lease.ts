@@ -1,7 +1,7 @@
 import type { Clock } from '../clock';
 import { AppError } from '../errors';
 import type { Logger } from '../log/logger';
-import type { JobStore } from './job-store';
+import type { JobLedger } from './ledger';
 
 /**
  * Holds a job's lease while `work` runs: renews it at a third of its length, and aborts the
@@ -9,7 +9,7 @@ import type { JobStore } from './job-store';
  * worker stops instead of racing the one that took over.
  */
 export async function withLease<T>(
-  jobs: JobStore,
+  jobs: Pick<JobLedger, 'renewLease'>,
   job: { readonly id: string },
   owner: string,
   options: { readonly leaseMs: number; readonly clock: Clock; readonly logger: Logger },

@@ -1,9 +1,10 @@
 import crypto from 'node:crypto';
 import os from 'node:os';
 import type { Clock } from '../clock';
-import { toAppError, type AppError } from '../errors';
+import { isOurSideFailure, toAppError, type AppError } from '../errors';
 import type { Logger } from '../log/logger';
-import type { Job, JobStore } from './job-store';
+import type { Job } from './job-store';
+import type { JobLedger } from './ledger';
 import { withLease } from './lease';
 
 /**
@@ -12,10 +13,12 @@ import { withLease } from './lease';
  * that jobs failing together do not retry together) or parking the job as failed when the error
  * cannot be cured by waiting or the attempts are used up. Idle workers poll (to see jobs other
  * instances queued, and retries coming due) and wake at once when this process queues one.
+ * Failures of our own storage or database do not use up attempts (see isOurSideFailure).
  */
 
 export interface WorkerPoolOptions {
-  readonly jobs: JobStore;
+  /** Where leases are renewed and failures recorded. */
+  readonly jobs: Pick<JobLedger, 'renewLease' | 'fail'>;
   readonly concurrency: number;
   readonly leaseMs: number;
   readonly pollMs: number;
@@ -23,6 +26,8 @@ export interface WorkerPoolOptions {
   readonly backoffMaxMs: number;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** Takes the next due job for this worker, or null when there is none. */
+  readonly claim: (owner: string) => Promise<Job | null>;
   /** Runs one attempt; resolves when the job committed as succeeded. */
   readonly run: (job: Job, owner: string, signal: AbortSignal) => Promise<void>;
   /** Called after a failed attempt, once the job row says what happens next. */
@@ -76,12 +81,12 @@ export class WorkerPool {
   }
 
   private async loop(owner: string): Promise<void> {
-    const { jobs, clock, logger } = this.options;
+    const { logger } = this.options;
     while (this.running) {
       let job: Job | null = null;
       try {
         await this.maybeHousekeeping();
-        job = await jobs.claimNext(owner, this.options.leaseMs, clock.now());
+        job = await this.options.claim(owner);
       } catch (error) {
         logger.error('could not claim a job', { event: 'queue.claim_failed', error: toAppError(error).message });
       }
@@ -108,10 +113,8 @@ export class WorkerPool {
         logger.warn('job taken over by another worker; this attempt is dropped', { event: 'queue.lease_lost', jobId: job.id, recordingId: job.recordingId });
         return;
       }
-      const retryAt =
-        error.retryable && job.attempts < job.maxAttempts
-          ? new Date(clock.now().getTime() + backoffDelay(job.attempts, this.options.backoffBaseMs, this.options.backoffMaxMs))
-          : null;
+      const retry = isOurSideFailure(error) || (error.retryable && job.attempts < job.maxAttempts);
+      const retryAt = retry ? new Date(clock.now().getTime() + backoffDelay(job.attempts, this.options.backoffBaseMs, this.options.backoffMaxMs)) : null;
       try {
         const recorded = await jobs.fail(job.id, owner, { code: error.code, message: error.message }, retryAt, clock.now());
         if (recorded) this.options.onFailure?.(job, error, retryAt);

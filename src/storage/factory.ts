@@ -1,6 +1,6 @@
 import type { Config } from '../../config';
 import { LocalAdapter } from '../../storage-adapters/local';
-import { S3Adapter } from '../../storage-adapters/s3';
+import type { S3Adapter } from '../../storage-adapters/s3';
 import type { StorageAdapter } from '../../storage-adapters/types';
 import { ObjectStore } from './object-store';
 
@@ -11,8 +11,11 @@ export function createObjectStore(config: Config): ObjectStore {
 
 export function createAdapter(config: Config): StorageAdapter {
   if (config.storage.kind === 'local') return new LocalAdapter({ root: config.storage.localDir });
+  // Loaded only when used: the AWS SDK costs about 20 MB per thread, which a local set-up need not pay.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { S3Adapter: Adapter } = require('../../storage-adapters/s3') as { S3Adapter: typeof S3Adapter };
   const s3 = config.storage.s3;
-  return new S3Adapter({
+  return new Adapter({
     bucket: s3.bucket!,
     region: s3.region,
     endpoint: s3.endpoint,

@@ -42,6 +42,8 @@ export interface WriteOptions {
   /** Plaintext larger than this fails with E_AUDIO_TOO_LARGE and leaves no object. */
   readonly maxBytes?: number;
   readonly signal?: AbortSignal;
+  /** Called once the object is written, before it is read back (crash-safety tests hook in here). */
+  readonly onStored?: () => void;
 }
 
 export interface VerifyResult {
@@ -58,9 +60,9 @@ export class RecordingVault {
 
   /**
    * Encrypts `plaintext` under a fresh data key and stores it at `storageKey`, then reads the
-   * object back and checks that it decrypts to the same SHA-256 (with the data key still in
-   * memory, so an ingest-only RSA node can verify what it cannot later read). Returns what the
-   * index must keep. On any failure nothing is left at `storageKey`.
+   * object back and authenticates every chunk (with the data key still in memory, so an
+   * ingest-only RSA node can verify what it cannot later read). Returns what the index must
+   * keep, including the plaintext SHA-256. On any failure nothing is left at `storageKey`.
    */
   async writeVerified(storageKey: string, plaintext: Readable, options: WriteOptions = {}): Promise<SealedObject> {
     const dataKey = generateDataKey();
@@ -74,6 +76,7 @@ export class RecordingVault {
       const ciphertext = pipeline(plaintext, digest, encrypt, () => undefined);
       // put leaves nothing behind on failure; an error of the plaintext side comes back unchanged.
       const stored = await this.store.put(storageKey, ciphertext, { signal: options.signal });
+      options.onStored?.();
       const sealed: SealedObject = {
         storageKey,
         keyId: wrapped.keyId,
@@ -84,9 +87,12 @@ export class RecordingVault {
         sha256: digest.hex(),
       };
       try {
-        const check = await this.digestObject(storageKey, dataKey);
-        if (check.sha256 !== sealed.sha256 || check.plaintextSize !== sealed.plaintextSize) {
-          throw new AppError('E_INTEGRITY', `object ${storageKey} read back differs from what was written`);
+        // Read back in full and authenticate every chunk under the data key. A 128-bit tag per
+        // chunk, bound to its index and the last-chunk flag, proves the stored bytes are exactly
+        // what was encrypted, so the plaintext need not be hashed a second time here.
+        const readBack = await this.authenticatedSize(storageKey, dataKey);
+        if (readBack !== sealed.plaintextSize) {
+          throw new AppError('E_INTEGRITY', `object ${storageKey} read back holds ${readBack} bytes, ${sealed.plaintextSize} were written`);
         }
       } catch (error) {
         await this.store.delete(storageKey).catch(() => undefined);
@@ -127,6 +133,21 @@ export class RecordingVault {
     const span = ciphertextRangeFor(header, ref.plaintextSize, range.start, range.end);
     const body = await this.store.get(ref.storageKey, { start: span.start, end: span.end });
     return pipeline(body, new ChunkDecryptStream(dataKey, header, span.window), () => undefined);
+  }
+
+  private async authenticatedSize(storageKey: string, dataKey: Buffer): Promise<number> {
+    let size = 0;
+    await pipelineAsync(
+      await this.store.get(storageKey),
+      new ChunkDecryptStream(dataKey),
+      new Writable({
+        write: (chunk: Buffer, _encoding, done) => {
+          size += chunk.length;
+          done();
+        },
+      }),
+    );
+    return size;
   }
 
   private async digestObject(storageKey: string, dataKey: Buffer): Promise<VerifyResult> {

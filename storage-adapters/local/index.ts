@@ -28,7 +28,7 @@ export interface LocalAdapterOptions {
 }
 
 const INCOMING = '.incoming';
-/** Temporary files older than this are leftovers of a crash (writers finish or abort far sooner). */
+/** Temporary files older than this are leftovers of a crash, whoever wrote them. */
 const STALE_INCOMING_MS = 24 * 3600 * 1000;
 
 export class LocalAdapter implements StorageAdapter {
@@ -43,7 +43,8 @@ export class LocalAdapter implements StorageAdapter {
 
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<PutResult> {
     const target = this.pathFor(key);
-    const temp = path.join(this.root, INCOMING, `${crypto.randomUUID()}.part`);
+    // The writer's pid in the name lets a later start remove what a killed process left behind.
+    const temp = path.join(this.root, INCOMING, `${process.pid}-${crypto.randomUUID()}.part`);
     const sourceError = watchSourceError(body);
     try {
       // flush: the file is fsync'd before it is closed, so the rename below publishes durable bytes.
@@ -161,13 +162,15 @@ export class LocalAdapter implements StorageAdapter {
     return resolved;
   }
 
+  /** Removes partial uploads whose writer is gone (a dead pid) or that are older than a day. */
   private removeStaleIncoming(): void {
     const dir = path.join(this.root, INCOMING);
     const cutoff = Date.now() - STALE_INCOMING_MS;
     for (const name of fs.readdirSync(dir)) {
       const file = path.join(dir, name);
+      const writer = Number(/^(\d+)-/.exec(name)?.[1] ?? NaN);
       try {
-        if (fs.statSync(file).mtimeMs < cutoff) fs.rmSync(file, { force: true });
+        if (fs.statSync(file).mtimeMs < cutoff || (Number.isInteger(writer) && writer !== process.pid && !isRunning(writer))) fs.rmSync(file, { force: true });
       } catch {
         // Another process removed it first.
       }
@@ -181,6 +184,15 @@ async function syncDirectory(dir: string): Promise<void> {
     await handle.sync();
   } finally {
     await handle.close();
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import { PassThrough, Readable, Transform, pipeline } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { ManualClock } from '../../src/clock';
+import { DEFAULT_CHUNK_SIZE } from '../../src/crypto/container';
 import { Keyring, LocalMasterKey } from '../../src/crypto/keyring';
 import { AppError } from '../../src/errors';
 import { ObjectStore } from '../../src/storage/object-store';
@@ -221,7 +222,7 @@ export function runAdapterConformance(target: ConformanceTarget): void {
 
     describe('encrypted round trip through RecordingVault', () => {
       const masterKey = new LocalMasterKey('lk_20260101_00000000', crypto.randomBytes(32), new ManualClock('2026-01-01').now());
-      const chunkSize = 64 * 1024;
+      const chunkSize = DEFAULT_CHUNK_SIZE;
       const sizes = [0, 1, chunkSize - 1, chunkSize, chunkSize + 1, 50 * 1024 * 1024];
 
       it.each(sizes)('%i bytes: same bytes and SHA-256 back; the stored object is not the plaintext', async (size) => {

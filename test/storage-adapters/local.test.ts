@@ -52,13 +52,16 @@ describe('local adapter specifics', () => {
   it('removes temporary files a crash left behind, but not ones still being written', () => {
     fs.mkdirSync(path.join(root, '.incoming'), { recursive: true });
     const stale = path.join(root, '.incoming', 'stale.part');
+    const deadWriter = path.join(root, '.incoming', '999999999-dead.part');
+    const liveWriter = path.join(root, '.incoming', `${process.ppid}-live.part`);
     const fresh = path.join(root, '.incoming', 'fresh.part');
-    fs.writeFileSync(stale, 'old');
-    fs.writeFileSync(fresh, 'new');
+    for (const file of [stale, deadWriter, liveWriter, fresh]) fs.writeFileSync(file, 'x');
     const old = new Date(Date.now() - 48 * 3600 * 1000);
     fs.utimesSync(stale, old, old);
     new LocalAdapter({ root });
     expect(fs.existsSync(stale)).toBe(false);
+    expect(fs.existsSync(deadWriter)).toBe(false);
+    expect(fs.existsSync(liveWriter)).toBe(true);
     expect(fs.existsSync(fresh)).toBe(true);
   });
 

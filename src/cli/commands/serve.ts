@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { describeConfig } from '../../../config';
 import { buildParts, closeParts, createApp } from '../../app';
 import { createLogger } from '../../log/logger';
+import { IngestThreads } from '../../queue/ingest-threads';
 import { loadConfigOrExit } from '../context';
 
 export function registerServe(program: Command): void {
@@ -30,7 +31,13 @@ export function registerServe(program: Command): void {
         server.once('error', reject);
         server.listen(config.port, () => resolve());
       });
-      app.start();
+      // Ingest work runs in its own threads so that webhook acknowledgements never wait behind it.
+      const threads = config.queue.workers > 0 && config.queue.threads !== 0 ? new IngestThreads({ workers: config.queue.workers, threads: config.queue.threads ?? undefined, logger, ledger: app.ledger }) : null;
+      app.start({ workers: threads === null });
+      if (threads) {
+        threads.start();
+        app.ingest.on('job-queued', () => threads.nudge());
+      }
       const address = server.address();
       logger.info('callvault is listening', {
         event: 'server.listening',
@@ -39,6 +46,7 @@ export function registerServe(program: Command): void {
         storage: parts.store.name,
         masterKey: parts.keyring.currentKeyId,
         workers: config.queue.workers,
+        ingestThreads: threads?.count ?? 0,
         publicUrl: config.publicUrl,
       });
       logger.debug('effective configuration', { event: 'config.effective', config: describeConfig(config) });
@@ -50,6 +58,7 @@ export function registerServe(program: Command): void {
         logger.info('stopping', { event: 'server.stopping', signal });
         server.close();
         server.closeIdleConnections();
+        await threads?.stop();
         await app.stop();
         await closeParts(parts);
         logger.info('stopped', { event: 'server.stopped' });

@@ -90,8 +90,10 @@ export async function up(knex: Knex): Promise<void> {
     table.timestamp('run_after', { useTz: true }).notNullable();
     table.string('lease_owner', 64);
     table.timestamp('lease_expires_at', { useTz: true });
-    // The object the current attempt is writing; removed if the attempt does not finish.
+    // The object the current attempt writes to (a fresh key per attempt), and the one an
+    // interrupted earlier attempt may have left: the next attempt deletes it before starting.
     table.string('pending_object_key', 255);
+    table.string('abandoned_object_key', 255);
     table.jsonb('payload');
     table.string('last_error_code', 64);
     table.text('last_error');

@@ -1,0 +1,175 @@
+import crypto from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { pipeline } from 'node:stream';
+import type { Config } from '../../config';
+import type { Clock } from '../clock';
+import { AppError } from '../errors';
+import { safeFetch } from '../fetch/safe-fetch';
+import type { Logger } from '../log/logger';
+import type { ProviderIngest, Resolution, SourceFetch } from '../providers/types';
+import type { Job } from '../queue/job-store';
+import type { JobLedger } from '../queue/ledger';
+import type { ObjectStore } from '../storage/object-store';
+import type { RecordingVault } from '../vault/recording-vault';
+import { AudioSniffer, contentTypeOf } from './audio-sniffer';
+import { decideRetention } from './call-metadata';
+import { buildRecording } from './recording-row';
+
+/**
+ * The ingest pipeline for one claimed job: fetch -> encrypt -> store -> verify -> index.
+ * A recording the provider handed over is, at every moment, either indexed with a verified
+ * object, or a job row (queued, running under a lease, or failed with its reason) that says
+ * where it stands. Each attempt writes under a fresh object key recorded on the job when it was
+ * claimed (before the first byte), so an interrupted attempt leaves a key to clean up rather
+ * than an unknown orphan; the index row and the job's success commit in one transaction.
+ * Runs in ingest threads (with a RemoteLedger) or in-process (with the DatabaseLedger).
+ */
+
+export interface PipelineDeps {
+  readonly ledger: JobLedger;
+  readonly vault: RecordingVault;
+  readonly store: ObjectStore;
+  readonly providers: ReadonlyMap<string, ProviderIngest>;
+  readonly config: Config;
+  readonly clock: Clock;
+  readonly logger: Logger;
+}
+
+/** Stage names, one log line each: ingest.<stage>. */
+export type IngestStage = 'queued' | 'duplicate' | 'claimed' | 'fetched' | 'stored' | 'verified' | 'indexed' | 'not_stored' | 'failed' | 'retry' | 'cleanup';
+
+export type StageLogger = (stage: IngestStage, fields?: Record<string, unknown>) => void;
+
+export class IngestPipeline extends EventEmitter {
+  private readonly reaperOwner = `reaper-${crypto.randomUUID()}`;
+
+  constructor(private readonly deps: PipelineDeps) {
+    super();
+  }
+
+  /** Claims the next due fetch job for a worker, with a fresh object key for this attempt. */
+  claimNext(owner: string): Promise<Job | null> {
+    const { ledger, store, config, clock } = this.deps;
+    return ledger.claimNext({ owner, leaseMs: config.queue.leaseMs, objectKey: store.newRecordingKey() }, clock.now());
+  }
+
+  /** One attempt at a claimed fetch job. Throws on failure; the worker pool decides on retry. */
+  async runFetchJob(job: Job, owner: string, signal: AbortSignal): Promise<void> {
+    const provider = this.deps.providers.get(job.source);
+    if (!provider) throw new AppError('E_PROVIDER_NOT_CONFIGURED', `no ingest handler for source ${job.source}`, { retryable: false });
+    this.stageLogger(job)('claimed', { attempt: job.attempts });
+    const resolution = await provider.resolve(job.payload, {
+      fetch: this.fetcherFor(provider, signal),
+      signal,
+      logger: this.deps.logger.child({ recordingId: job.recordingId, jobId: job.id }),
+      clock: this.deps.clock,
+    });
+    if (resolution.kind === 'audio') this.stageLogger(job)('fetched', { contentType: resolution.audio.contentType });
+    await this.process(job, owner, resolution, signal, job.requestId);
+  }
+
+  /** Stores (or records, when there is no audio) a claimed job's recording and indexes it. */
+  async process(job: Job, owner: string, resolution: Resolution, signal: AbortSignal, requestId?: string | null): Promise<void> {
+    const { ledger, store, vault, config, clock } = this.deps;
+    const log = this.stageLogger(job, requestId);
+    await this.deleteAbandoned(job);
+    const metadata = resolution.metadata;
+    const ingestedAt = clock.now();
+    const decision = decideRetention(metadata.category, metadata.startedAt, ingestedAt, config.retention);
+
+    if (resolution.kind === 'no-audio') {
+      const recording = buildRecording({ job, metadata, decision, sealed: null, status: resolution.status, reason: resolution.reason, ingestedAt, defaultCountry: config.defaultCountry });
+      await ledger.complete(job.id, owner, recording, clock.now());
+      log('not_stored', { status: resolution.status, reason: resolution.reason, category: decision.category });
+      return;
+    }
+
+    // The key was recorded on the job when it was claimed, before any byte is written.
+    const storageKey = job.pendingObjectKey;
+    if (!storageKey) throw new AppError('E_INTERNAL', `job ${job.id} was claimed without an object key`);
+    this.failpoint('ingest.after-pending');
+    try {
+      const sniffer = new AudioSniffer();
+      const plaintext = pipeline(resolution.audio.stream, sniffer, () => undefined);
+      const started = performance.now();
+      const sealed = await vault.writeVerified(storageKey, plaintext, { maxBytes: config.limits.audioBytes, signal, onStored: () => this.failpoint('ingest.after-store') });
+      log('stored', { bytes: sealed.plaintextSize, storedBytes: sealed.ciphertextSize, ms: Math.round(performance.now() - started), keyId: sealed.keyId });
+      log('verified', { sha256: sealed.sha256 });
+      this.failpoint('ingest.after-verify');
+      const format = sniffer.format!;
+      const recording = buildRecording({
+        job,
+        metadata,
+        decision,
+        sealed: { ...sealed, format, contentType: contentTypeOf(format), verifiedAt: clock.now() },
+        status: 'stored',
+        reason: null,
+        ingestedAt,
+        defaultCountry: config.defaultCountry,
+      });
+      await ledger.complete(job.id, owner, recording, clock.now());
+      this.failpoint('ingest.after-index');
+      log('indexed', { category: decision.category, retainUntil: decision.retainUntil.toISOString() });
+    } catch (error) {
+      // Best effort: if this fails too, the key stays on the job and the next attempt removes it.
+      await store.delete(storageKey).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /**
+   * Uploads whose process died mid-write: remove the partial object and mark them failed (the
+   * audio left with the request; the sender must deliver it again).
+   */
+  async reapInterruptedUploads(): Promise<number> {
+    const { ledger, clock, store, config } = this.deps;
+    let reaped = 0;
+    for (const job of await ledger.expiredUploads(clock.now())) {
+      const claim = { owner: this.reaperOwner, leaseMs: config.queue.leaseMs, objectKey: store.newRecordingKey() };
+      const reclaimed = await ledger.reclaimForUpload(job.id, claim, clock.now(), job.payload);
+      if (!reclaimed) continue;
+      await this.deleteAbandoned(reclaimed).catch(() => undefined);
+      await ledger.fail(reclaimed.id, claim.owner, { code: 'E_INTERNAL', message: 'upload interrupted (the process stopped); the sender must deliver the recording again' }, null, clock.now());
+      this.stageLogger(reclaimed)('failed', { code: 'E_INTERNAL', reason: 'upload interrupted', retry: false });
+      reaped += 1;
+    }
+    return reaped;
+  }
+
+  stageLogger(job: Pick<Job, 'id' | 'recordingId' | 'source'>, requestId?: string | null): StageLogger {
+    const logger = this.deps.logger;
+    return (stage, fields = {}) => {
+      const level = stage === 'failed' ? 'warn' : 'info';
+      logger.log(level, `ingest.${stage}`, { event: `ingest.${stage}`, recordingId: job.recordingId, jobId: job.id, source: job.source, requestId: requestId ?? undefined, ...fields });
+      this.emit('stage', stage, job.source, fields);
+    };
+  }
+
+  /** Deletes what an interrupted earlier attempt may have written (idempotent: usually nothing is there). */
+  private async deleteAbandoned(job: Job): Promise<void> {
+    if (!job.abandonedObjectKey) return;
+    await this.deps.store.delete(job.abandonedObjectKey);
+    this.stageLogger(job)('cleanup', { reason: 'object of an interrupted attempt removed' });
+  }
+
+  /** Crash-safety tests: die here, as abruptly as a power cut (CALLVAULT_FAILPOINT). */
+  private failpoint(name: NonNullable<Config['failpoint']>): void {
+    if (this.deps.config.failpoint === name) process.kill(process.pid, 'SIGKILL');
+  }
+
+  private fetcherFor(provider: ProviderIngest, signal: AbortSignal): SourceFetch {
+    const { config } = this.deps;
+    const policy = { allowed: [...provider.defaultHosts], explicit: config.fetch.allowHosts };
+    return (url, options) =>
+      safeFetch(url, {
+        policy,
+        method: options.method,
+        headers: options.headers,
+        expect: options.expect,
+        timeoutMs: config.fetch.timeoutMs,
+        maxBytes: options.expect === 'audio' ? config.limits.audioBytes : config.limits.webhookBodyBytes,
+        maxRedirects: config.fetch.maxRedirects,
+        signal,
+      });
+  }
+}
