@@ -173,3 +173,34 @@ describeEachBackend('Twilio RecordingStatusCallback', (backend) => {
     expect(await t.app.db.knex('recordings').where({ source: 'twilio', source_recording_id: callback.RecordingSid! })).toHaveLength(1);
   });
 });
+
+describe('Twilio behind a reverse proxy', () => {
+  let fake: FakeTwilio;
+  let t: TestApp;
+
+  beforeAll(async () => {
+    fake = await startFakeTwilio();
+    t = await startTestApp({
+      env: { CALLVAULT_TWILIO_API_BASE: fake.url, CALLVAULT_TRUST_PROXY: 'loopback', CALLVAULT_PUBLIC_URL: 'https://not-used.example' },
+    });
+  });
+  afterAll(async () => {
+    await t?.close();
+    await fake?.close();
+  });
+
+  it('with CALLVAULT_TRUST_PROXY, the signature is checked against X-Forwarded-Proto/Host', async () => {
+    const callback = twilioCallback();
+    callback.RecordingUrl = fake.recordingUrl(callback.RecordingSid!);
+    fake.recordings.set(callback.RecordingSid!, makeWav({ seconds: 1 }));
+    const signature = twilioSign('https://calls.example.nhs.uk/webhooks/twilio', callback);
+    const post = (host: string) =>
+      fetch(`${t.url}/webhooks/twilio`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': signature, 'x-forwarded-proto': 'https', 'x-forwarded-host': host },
+        body: new URLSearchParams(callback).toString(),
+      });
+    expect((await post('elsewhere.example')).status).toBe(401);
+    expect((await post('calls.example.nhs.uk')).status).toBe(202);
+  });
+});
