@@ -69,8 +69,14 @@ const schema = z.object({
   }),
   providers: z.object({
     generic: z.object({ secret: z.string().nullable() }),
-    twilio: z.object({ accountSid: z.string().nullable(), authToken: z.string().nullable(), apiBase: z.string().min(1) }),
-    telnyx: z.object({ publicKey: z.string().nullable() }),
+    twilio: z.object({
+      accountSid: z.string().nullable(),
+      authToken: z.string().nullable(),
+      apiBase: z.string().min(1),
+      deleteAtSource: z.boolean(),
+      encryptionKeysDir: z.string().nullable(),
+    }),
+    telnyx: z.object({ publicKey: z.string().nullable(), apiKey: z.string().nullable(), apiBase: z.string().min(1), deleteAtSource: z.boolean() }),
     vonage: z.object({ signatureSecret: z.string().nullable(), applicationId: z.string().nullable(), privateKey: z.string().nullable() }),
   }),
   failpoint: z.enum(FAILPOINTS).nullable(),
@@ -189,6 +195,10 @@ function derive(raw: RawConfig, cwd: string, problems: ConfigProblem[]): Config 
   const databaseUrl = raw.databaseUrl ?? `sqlite:${path.join(dataDir, 'callvault.sqlite')}`;
   const storage = { ...raw.storage, localDir: resolveIn(raw.storage.localDir, path.join(dataDir, 'objects')) };
   const keys = { ...raw.keys, dir: resolveIn(raw.keys.dir, path.join(dataDir, 'keys')) };
+  const providers = {
+    ...raw.providers,
+    twilio: { ...raw.providers.twilio, encryptionKeysDir: raw.providers.twilio.encryptionKeysDir ? path.resolve(cwd, raw.providers.twilio.encryptionKeysDir) : null },
+  };
   const periods: Record<string, RetentionPeriod> = {};
   for (const [name, text] of Object.entries(raw.retention.periods)) periods[name] = parsePeriod(text)!;
 
@@ -204,6 +214,15 @@ function derive(raw: RawConfig, cwd: string, problems: ConfigProblem[]): Config 
   if (raw.retention.unknownCategory !== null && !(raw.retention.unknownCategory in periods)) {
     problems.push({ key: 'CALLVAULT_RETENTION_UNKNOWN_CATEGORY', problem: `"${raw.retention.unknownCategory}" has no period in CALLVAULT_RETENTION_PERIODS` });
   }
+  if (raw.providers.twilio.deleteAtSource && !raw.providers.twilio.authToken) {
+    problems.push({ key: 'CALLVAULT_TWILIO_DELETE_AT_SOURCE', problem: 'needs CALLVAULT_TWILIO_AUTH_TOKEN' });
+  }
+  if (raw.providers.telnyx.deleteAtSource && !raw.providers.telnyx.apiKey) {
+    problems.push({ key: 'CALLVAULT_TELNYX_DELETE_AT_SOURCE', problem: 'needs CALLVAULT_TELNYX_API_KEY' });
+  }
+  if (raw.providers.vonage.signatureSecret && !(raw.providers.vonage.applicationId && raw.providers.vonage.privateKey)) {
+    problems.push({ key: 'CALLVAULT_VONAGE_PRIVATE_KEY', problem: 'Vonage recordings are fetched with the application key: set CALLVAULT_VONAGE_APPLICATION_ID and CALLVAULT_VONAGE_PRIVATE_KEY too' });
+  }
   if (raw.queue.backoffMaxMs < raw.queue.backoffBaseMs) {
     problems.push({ key: 'CALLVAULT_JOB_BACKOFF_MAX_MS', problem: 'must be at least CALLVAULT_JOB_BACKOFF_BASE_MS' });
   }
@@ -215,6 +234,7 @@ function derive(raw: RawConfig, cwd: string, problems: ConfigProblem[]): Config 
     publicUrl: (raw.publicUrl ?? `http://localhost:${raw.port}`).replace(/\/+$/, ''),
     storage,
     keys,
+    providers,
     retention: { ...raw.retention, periods },
   };
 }

@@ -11,9 +11,7 @@ import { IngestService } from './ingest/ingest-service';
 import { IngestPipeline } from './ingest/pipeline';
 import { EncryptedSpool } from './ingest/spool';
 import { createLogger, type Logger } from './log/logger';
-import { genericIngest } from './providers/generic/ingest';
-import { twilioIngest } from './providers/twilio/ingest';
-import type { ProviderIngest } from './providers/types';
+import { providerIngests } from './providers';
 import { JobStore } from './queue/job-store';
 import { DatabaseLedger, type JobLedger } from './queue/ledger';
 import { WorkerPool } from './queue/worker-pool';
@@ -102,7 +100,7 @@ export interface IngestWorkerParts {
 export function createIngestWorker(parts: IngestWorkerParts): { vault: RecordingVault; pipeline: IngestPipeline; workers: WorkerPool } {
   const { config, store, keyring, clock, logger, ledger } = parts;
   const vault = new RecordingVault(store, keyring, config.crypto.chunkSize);
-  const providers = new Map<string, ProviderIngest>([genericIngest, twilioIngest(config)].map((provider) => [provider.source, provider]));
+  const providers = providerIngests(config);
   const pipeline = new IngestPipeline({ ledger, vault, store, providers, config, clock, logger });
   const workers = new WorkerPool({
     jobs: ledger,
@@ -114,7 +112,7 @@ export function createIngestWorker(parts: IngestWorkerParts): { vault: Recording
     clock,
     logger,
     claim: (owner) => pipeline.claimNext(owner),
-    run: (job, owner, signal) => pipeline.runFetchJob(job, owner, signal),
+    run: (job, owner, signal) => pipeline.run(job, owner, signal),
     onFailure: (job, error, retryAt) =>
       pipeline.stageLogger(job)(retryAt ? 'retry' : 'failed', { code: error.code, reason: error.message, attempt: job.attempts, retryAt: retryAt?.toISOString() }),
     housekeeping: () => pipeline.reapInterruptedUploads(),

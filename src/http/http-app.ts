@@ -4,8 +4,7 @@ import type { Clock } from '../clock';
 import type { Database } from '../db/database';
 import type { IngestService } from '../ingest/ingest-service';
 import type { Logger } from '../log/logger';
-import { genericWebhookRouter } from '../providers/generic/webhook';
-import { twilioWebhookRouter } from '../providers/twilio/webhook';
+import { webhookRouters } from '../providers';
 import type { ObjectStore } from '../storage/object-store';
 import { errorHandler, notFound } from './errors';
 import { healthRouter } from './health';
@@ -35,9 +34,9 @@ export function createHttpApp(deps: HttpDeps): Express {
     // otherwise the configured public URL is what the provider called.
     deps.config.trustProxy ? `${req.protocol}://${req.host}${req.originalUrl}` : `${deps.config.publicUrl}${req.originalUrl}`;
 
-  const webhookDeps = { config: deps.config, clock: deps.clock, ingest: deps.ingest, onRefused: deps.onWebhookRefused };
-  app.use(genericWebhookRouter({ ...webhookDeps, spoolDir: deps.spoolDir }));
-  app.use(twilioWebhookRouter({ ...webhookDeps, publicUrlOf }));
+  for (const router of webhookRouters({ config: deps.config, clock: deps.clock, ingest: deps.ingest, spoolDir: deps.spoolDir, publicUrlOf, onRefused: deps.onWebhookRefused })) {
+    app.use(router);
+  }
 
   app.use(notFound());
   app.use(errorHandler());

@@ -6,7 +6,7 @@ import type { Clock } from '../clock';
 import { AppError } from '../errors';
 import { safeFetch } from '../fetch/safe-fetch';
 import type { Logger } from '../log/logger';
-import type { ProviderIngest, Resolution, SourceFetch } from '../providers/types';
+import type { ProviderIngest, Resolution, ResolveContext, SourceFetch } from '../providers/types';
 import type { Job } from '../queue/job-store';
 import type { JobLedger } from '../queue/ledger';
 import type { ObjectStore } from '../storage/object-store';
@@ -36,7 +36,7 @@ export interface PipelineDeps {
 }
 
 /** Stage names, one log line each: ingest.<stage>. */
-export type IngestStage = 'queued' | 'duplicate' | 'claimed' | 'fetched' | 'stored' | 'verified' | 'indexed' | 'not_stored' | 'failed' | 'retry' | 'cleanup';
+export type IngestStage = 'queued' | 'duplicate' | 'claimed' | 'fetched' | 'stored' | 'verified' | 'indexed' | 'not_stored' | 'failed' | 'retry' | 'cleanup' | 'deleted_at_source';
 
 export type StageLogger = (stage: IngestStage, fields?: Record<string, unknown>) => void;
 
@@ -47,10 +47,28 @@ export class IngestPipeline extends EventEmitter {
     super();
   }
 
-  /** Claims the next due fetch job for a worker, with a fresh object key for this attempt. */
+  /** Claims the next due job (a download, or a deletion at source) for a worker, with a fresh object key for this attempt. */
   claimNext(owner: string): Promise<Job | null> {
     const { ledger, store, config, clock } = this.deps;
     return ledger.claimNext({ owner, leaseMs: config.queue.leaseMs, objectKey: store.newRecordingKey() }, clock.now());
+  }
+
+  /** One attempt at a claimed job of any kind. */
+  run(job: Job, owner: string, signal: AbortSignal): Promise<void> {
+    return job.kind === 'delete' ? this.runSourceDeletion(job, owner, signal) : this.runFetchJob(job, owner, signal);
+  }
+
+  /**
+   * Deletes a recording at its provider. The job exists only because the recording was stored,
+   * verified and indexed (it was committed with the index row), so this never runs early; a
+   * failure is retried like any job and never touches the stored recording.
+   */
+  async runSourceDeletion(job: Job, owner: string, signal: AbortSignal): Promise<void> {
+    const provider = this.deps.providers.get(job.source);
+    if (!provider?.deleteAtSource) throw new AppError('E_PROVIDER_NOT_CONFIGURED', `source ${job.source} cannot delete at source`, { retryable: false });
+    await provider.deleteAtSource(job.payload, this.context(job, provider, signal));
+    await this.deps.ledger.succeed(job.id, owner, this.deps.clock.now());
+    this.stageLogger(job)('deleted_at_source');
   }
 
   /** One attempt at a claimed fetch job. Throws on failure; the worker pool decides on retry. */
@@ -58,12 +76,7 @@ export class IngestPipeline extends EventEmitter {
     const provider = this.deps.providers.get(job.source);
     if (!provider) throw new AppError('E_PROVIDER_NOT_CONFIGURED', `no ingest handler for source ${job.source}`, { retryable: false });
     this.stageLogger(job)('claimed', { attempt: job.attempts });
-    const resolution = await provider.resolve(job.payload, {
-      fetch: this.fetcherFor(provider, signal),
-      signal,
-      logger: this.deps.logger.child({ recordingId: job.recordingId, jobId: job.id }),
-      clock: this.deps.clock,
-    });
+    const resolution = await provider.resolve(job.payload, this.context(job, provider, signal));
     if (resolution.kind === 'audio') this.stageLogger(job)('fetched', { contentType: resolution.audio.contentType });
     await this.process(job, owner, resolution, signal, job.requestId);
   }
@@ -107,7 +120,10 @@ export class IngestPipeline extends EventEmitter {
         ingestedAt,
         defaultCountry: config.defaultCountry,
       });
-      await ledger.complete(job.id, owner, recording, clock.now());
+      const followUp = resolution.sourceDeletion
+        ? { kind: 'delete' as const, purpose: 'source-delete' as const, source: job.source, sourceRecordingId: job.sourceRecordingId, recordingId: job.recordingId, payload: resolution.sourceDeletion, maxAttempts: config.queue.maxAttempts }
+        : undefined;
+      await ledger.complete(job.id, owner, recording, clock.now(), followUp);
       this.failpoint('ingest.after-index');
       log('indexed', { category: decision.category, retainUntil: decision.retainUntil.toISOString() });
     } catch (error) {
@@ -155,6 +171,15 @@ export class IngestPipeline extends EventEmitter {
   /** Crash-safety tests: die here, as abruptly as a power cut (CALLVAULT_FAILPOINT). */
   private failpoint(name: NonNullable<Config['failpoint']>): void {
     if (this.deps.config.failpoint === name) process.kill(process.pid, 'SIGKILL');
+  }
+
+  private context(job: Job, provider: ProviderIngest, signal: AbortSignal): ResolveContext {
+    return {
+      fetch: this.fetcherFor(provider, signal),
+      signal,
+      logger: this.deps.logger.child({ recordingId: job.recordingId, jobId: job.id }),
+      clock: this.deps.clock,
+    };
   }
 
   private fetcherFor(provider: ProviderIngest, signal: AbortSignal): SourceFetch {

@@ -17,7 +17,13 @@ export interface AudioSource {
 }
 
 export type Resolution =
-  | { readonly kind: 'audio'; readonly metadata: CallMetadata; readonly audio: AudioSource }
+  | {
+      readonly kind: 'audio';
+      readonly metadata: CallMetadata;
+      readonly audio: AudioSource;
+      /** When deletion at source is on: what deleteAtSource needs, queued once the recording is stored and verified. */
+      readonly sourceDeletion?: Record<string, unknown> | null;
+    }
   /** Nothing to store: consent declined (not_retained) or the provider has no audio (unavailable). */
   | { readonly kind: 'no-audio'; readonly metadata: CallMetadata; readonly status: 'not_retained' | 'unavailable'; readonly reason: string };
 
@@ -37,4 +43,6 @@ export interface ProviderIngest {
   /** Hosts this source may fetch from by default (the operator's CALLVAULT_FETCH_ALLOW_HOSTS are added). */
   readonly defaultHosts: readonly string[];
   resolve(payload: Record<string, unknown>, context: ResolveContext): Promise<Resolution>;
+  /** Removes the recording at the provider (only ever run after it is stored, verified and indexed here). */
+  deleteAtSource?(deletion: Record<string, unknown>, context: ResolveContext): Promise<void>;
 }

@@ -15,12 +15,16 @@ import { AppError } from '../errors';
  * the newer owner's work.
  */
 
-export type JobKind = 'fetch' | 'upload';
+/** fetch: the worker downloads the audio; upload: it came with the request; delete: remove it at the provider. */
+export type JobKind = 'fetch' | 'upload' | 'delete';
+/** ingest: store a recording (one per source and recording id); source-delete: remove it at the provider afterwards. */
+export type JobPurpose = 'ingest' | 'source-delete';
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed';
 
 export interface Job {
   readonly id: string;
   readonly kind: JobKind;
+  readonly purpose: JobPurpose;
   readonly source: string;
   readonly sourceRecordingId: string;
   readonly recordingId: string;
@@ -45,6 +49,10 @@ export interface Job {
 
 export interface NewJob {
   readonly kind: JobKind;
+  /** Default ingest. */
+  readonly purpose?: JobPurpose;
+  /** The recording the job is about; a new id for a new recording when absent. */
+  readonly recordingId?: string;
   readonly source: string;
   readonly sourceRecordingId: string;
   readonly payload: Record<string, unknown>;
@@ -58,7 +66,7 @@ export interface EnqueueResult {
   readonly created: boolean;
 }
 
-/** Rows per group-commit transaction (SQLite takes at most 999 bound values per statement: 16 columns x 60). */
+/** Rows per group-commit statement: large enough to absorb a burst, far below SQLite's limits on bound values. */
 const ENQUEUE_BATCH = 60;
 
 /** Taking a job: who holds it, for how long, and the fresh object key this attempt will write. */
@@ -121,13 +129,37 @@ export class JobStore {
    * trips matter: with SQLite every statement of every caller goes through one connection.
    */
   private async insertBatch(batch: readonly PendingEnqueue[]): Promise<EnqueueResult[]> {
-    const { codec, knex } = this.db;
-    const rows = batch.map(({ job, now, claim }) => ({
+    const { knex } = this.db;
+    const rows = batch.map(({ job, now, claim }) => this.row(job, now, claim));
+    const keyOf = (row: Record<string, unknown>): string => `${String(row.source)}\u0000${String(row.source_recording_id)}\u0000${String(row.purpose)}`;
+    // Within one statement the first row for a key wins and later ones are ignored, like rows already there.
+    const inserted = (await knex('jobs').insert(rows).onConflict(['source', 'source_recording_id', 'purpose']).ignore().returning('*')) as Array<Record<string, unknown>>;
+    const current = new Map(inserted.map((row) => [keyOf(row), row]));
+    const missing = [...new Map(rows.filter((row) => !current.has(keyOf(row))).map((row) => [keyOf(row), [row.source, row.source_recording_id, row.purpose]])).values()];
+    if (missing.length > 0) {
+      for (const row of (await knex('jobs').whereIn(['source', 'source_recording_id', 'purpose'], missing)) as Array<Record<string, unknown>>) current.set(keyOf(row), row);
+    }
+    return rows.map((row) => {
+      const found = current.get(keyOf(row));
+      if (!found) throw new AppError('E_DATABASE', 'job vanished right after it was written');
+      return { job: this.fromRow(found), created: found.id === row.id };
+    });
+  }
+
+  /** Adds a job inside the caller's transaction unless one exists (a follow-up, e.g. deletion at source). */
+  async insertInTransaction(trx: Knex.Transaction, job: NewJob, now: Date): Promise<void> {
+    await trx('jobs').insert(this.row(job, now, undefined)).onConflict(['source', 'source_recording_id', 'purpose']).ignore();
+  }
+
+  private row(job: NewJob, now: Date, claim: Claim | undefined): Record<string, unknown> & { id: string; source: string; source_recording_id: string; purpose: JobPurpose } {
+    const { codec } = this.db;
+    return {
       id: crypto.randomUUID(),
       kind: job.kind,
+      purpose: job.purpose ?? 'ingest',
       source: job.source,
       source_recording_id: job.sourceRecordingId,
-      recording_id: crypto.randomUUID(),
+      recording_id: job.recordingId ?? crypto.randomUUID(),
       status: claim ? 'running' : 'queued',
       attempts: claim ? 1 : 0,
       max_attempts: job.maxAttempts,
@@ -139,20 +171,7 @@ export class JobStore {
       request_id: job.requestId ?? null,
       created_at: codec.time(now),
       updated_at: codec.time(now),
-    }));
-    const keyOf = (row: Record<string, unknown>): string => `${String(row.source)}\u0000${String(row.source_recording_id)}`;
-    // Within one statement the first row for a key wins and later ones are ignored, like rows already there.
-    const inserted = (await knex('jobs').insert(rows).onConflict(['source', 'source_recording_id']).ignore().returning('*')) as Array<Record<string, unknown>>;
-    const current = new Map(inserted.map((row) => [keyOf(row), row]));
-    const missing = [...new Map(rows.filter((row) => !current.has(keyOf(row))).map((row) => [keyOf(row), [row.source, row.source_recording_id]])).values()];
-    if (missing.length > 0) {
-      for (const row of (await knex('jobs').whereIn(['source', 'source_recording_id'], missing)) as Array<Record<string, unknown>>) current.set(keyOf(row), row);
-    }
-    return rows.map((row) => {
-      const found = current.get(keyOf(row));
-      if (!found) throw new AppError('E_DATABASE', 'job vanished right after it was written');
-      return { job: this.fromRow(found), created: found.id === row.id };
-    });
+    };
   }
 
   async get(id: string): Promise<Job | null> {
@@ -160,8 +179,8 @@ export class JobStore {
     return row ? this.fromRow(row) : null;
   }
 
-  async findBySource(source: string, sourceRecordingId: string): Promise<Job | null> {
-    const row = await this.db.knex('jobs').where({ source, source_recording_id: sourceRecordingId }).first();
+  async findBySource(source: string, sourceRecordingId: string, purpose: JobPurpose = 'ingest'): Promise<Job | null> {
+    const row = await this.db.knex('jobs').where({ source, source_recording_id: sourceRecordingId, purpose }).first();
     return row ? this.fromRow(row) : null;
   }
 
@@ -171,7 +190,7 @@ export class JobStore {
    * claimers never wait on or take the same row; SQLite has one writer at a time, and the
    * conditional update makes a lost race a no-op.
    */
-  async claimNext(claim: Claim, now: Date, kinds: readonly JobKind[] = ['fetch']): Promise<Job | null> {
+  async claimNext(claim: Claim, now: Date, kinds: readonly JobKind[] = ['fetch', 'delete']): Promise<Job | null> {
     const { codec, knex } = this.db;
     const nowValue = codec.time(now);
     const due = (q: Knex.QueryBuilder): Knex.QueryBuilder =>
@@ -284,7 +303,7 @@ export class JobStore {
   /** Puts failed jobs back in the queue with a fresh set of attempts (`jobs retry`). */
   async retry(ids: readonly string[] | 'all-failed', now: Date): Promise<number> {
     const { codec, knex } = this.db;
-    const query = knex('jobs').where({ status: 'failed', kind: 'fetch' });
+    const query = knex('jobs').where({ status: 'failed' }).whereIn('kind', ['fetch', 'delete']);
     if (ids !== 'all-failed') query.whereIn('id', ids as string[]);
     return query.update({ status: 'queued', attempts: 0, run_after: codec.time(now), finished_at: null, updated_at: codec.time(now) });
   }
@@ -316,6 +335,7 @@ export class JobStore {
     return {
       id: row.id as string,
       kind: row.kind as JobKind,
+      purpose: ((row.purpose as string | undefined) ?? 'ingest') as JobPurpose,
       source: row.source as string,
       sourceRecordingId: row.source_recording_id as string,
       recordingId: row.recording_id as string,

@@ -20,7 +20,7 @@ interface Request {
 
 type Response = { readonly id: number; readonly result: unknown } | { readonly id: number; readonly error: { code: string; message: string; retryable: boolean } };
 
-const METHODS: readonly Method[] = ['claimNext', 'renewLease', 'fail', 'complete', 'expiredUploads', 'reclaimForUpload'];
+const METHODS: readonly Method[] = ['claimNext', 'renewLease', 'fail', 'complete', 'succeed', 'expiredUploads', 'reclaimForUpload'];
 
 export function serveLedger(port: MessagePort, ledger: JobLedger): void {
   port.on('message', (request: Request) => {
@@ -42,8 +42,8 @@ export function serveLedger(port: MessagePort, ledger: JobLedger): void {
 }
 
 function reviveRecordingArgs(args: unknown[]): unknown[] {
-  const [id, owner, recording, now] = args as [string, string, NewRecording, Date];
-  return [id, owner, { ...recording, wrappedKey: recording.wrappedKey ? Buffer.from(recording.wrappedKey) : null }, now];
+  const [id, owner, recording, now, followUp] = args as [string, string, NewRecording, Date, unknown];
+  return [id, owner, { ...recording, wrappedKey: recording.wrappedKey ? Buffer.from(recording.wrappedKey) : null }, now, followUp];
 }
 
 export class RemoteLedger implements JobLedger {
@@ -86,6 +86,10 @@ export class RemoteLedger implements JobLedger {
 
   complete(...args: Parameters<JobLedger['complete']>): ReturnType<JobLedger['complete']> {
     return this.call('complete', args);
+  }
+
+  succeed(...args: Parameters<JobLedger['succeed']>): ReturnType<JobLedger['succeed']> {
+    return this.call('succeed', args);
   }
 
   expiredUploads(...args: Parameters<JobLedger['expiredUploads']>): ReturnType<JobLedger['expiredUploads']> {

@@ -1,6 +1,6 @@
 import type { Database } from '../db/database';
 import type { NewRecording, RecordingsRepository } from '../db/recordings';
-import type { Claim, Job, JobStore } from './job-store';
+import type { Claim, Job, JobStore, NewJob } from './job-store';
 
 /**
  * Everything an ingest worker records in the database, as a handful of whole operations.
@@ -14,8 +14,13 @@ export interface JobLedger {
   /** False when another worker owns the job now. */
   renewLease(id: string, owner: string, leaseMs: number, now: Date): Promise<boolean>;
   fail(id: string, owner: string, error: { code: string; message: string }, retryAt: Date | null, now: Date): Promise<boolean>;
-  /** The job's success and its recording's index row, committed together. @throws E_JOB_LEASE_LOST */
-  complete(id: string, owner: string, recording: NewRecording, now: Date): Promise<void>;
+  /**
+   * The job's success, its recording's index row and any follow-up job (deletion at source),
+   * committed together. @throws E_JOB_LEASE_LOST
+   */
+  complete(id: string, owner: string, recording: NewRecording, now: Date, followUp?: NewJob): Promise<void>;
+  /** A job that indexes nothing (deletion at source) has succeeded. @throws E_JOB_LEASE_LOST */
+  succeed(id: string, owner: string, now: Date): Promise<void>;
   expiredUploads(now: Date): Promise<Job[]>;
   reclaimForUpload(id: string, claim: Claim, now: Date, payload: Record<string, unknown>): Promise<Job | null>;
 }
@@ -41,13 +46,18 @@ export class DatabaseLedger implements JobLedger {
     return this.db.scheduled('background', () => this.jobs.fail(id, owner, error, retryAt, now));
   }
 
-  complete(id: string, owner: string, recording: NewRecording, now: Date): Promise<void> {
+  complete(id: string, owner: string, recording: NewRecording, now: Date, followUp?: NewJob): Promise<void> {
     return this.db.scheduled('background', () =>
       this.db.transaction(async (trx) => {
         await this.jobs.succeed(trx, id, owner, now);
         await this.recordings.insert(trx, recording, now);
+        if (followUp) await this.jobs.insertInTransaction(trx, followUp, now);
       }),
     );
+  }
+
+  succeed(id: string, owner: string, now: Date): Promise<void> {
+    return this.db.scheduled('background', () => this.db.transaction((trx) => this.jobs.succeed(trx, id, owner, now)));
   }
 
   expiredUploads(now: Date): Promise<Job[]> {

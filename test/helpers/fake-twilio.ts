@@ -21,6 +21,10 @@ export interface FakeTwilio {
   readonly recordings: Map<string, Buffer>;
   /** Extra behaviour for the recording media route (e.g. fail twice). */
   mediaOverride: ((req: http.IncomingMessage, res: http.ServerResponse) => boolean) | null;
+  /** Recording SIDs deleted through DELETE .../Recordings/{sid}.json, in order. */
+  readonly deleted: string[];
+  /** DELETE answers 500 this many times before it succeeds. */
+  deleteFailures: number;
   recordingUrl(recordingSid: string): string;
   close(): Promise<void>;
 }
@@ -40,6 +44,8 @@ export async function startFakeTwilio(): Promise<FakeTwilio> {
     calls,
     recordings,
     mediaOverride: null,
+    deleted: [],
+    deleteFailures: 0,
     recordingUrl: (sid) => `${fake.url}/2010-04-01/Accounts/${TWILIO_ACCOUNT_SID}/Recordings/${sid}`,
     close: async () => fake.server.close(),
   };
@@ -74,6 +80,18 @@ export async function startFakeTwilio(): Promise<FakeTwilio> {
       if (!audio) return twilioError(res, 404, 20404, 'The requested resource was not found');
       res.writeHead(200, { 'content-type': 'audio/x-wav', 'content-length': audio.length });
       res.end(audio);
+      return;
+    }
+    const resource = /^\/2010-04-01\/Accounts\/(AC[0-9a-f]{32})\/Recordings\/(RE[0-9a-f]{32})\.json$/.exec(req.url ?? '');
+    if (resource && req.method === 'DELETE') {
+      if (fake.deleteFailures > 0) {
+        fake.deleteFailures -= 1;
+        return twilioError(res, 500, 20500, 'Internal Server Error');
+      }
+      if (!recordings.has(resource[2]!)) return twilioError(res, 404, 20404, 'The requested resource was not found');
+      recordings.delete(resource[2]!);
+      fake.deleted.push(resource[2]!);
+      res.writeHead(204).end();
       return;
     }
     twilioError(res, 404, 20404, 'The requested resource was not found');

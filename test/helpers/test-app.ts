@@ -4,6 +4,8 @@ import { loadConfig, type Config } from '../../config';
 import { buildParts, closeParts, createApp, type App } from '../../src/app';
 import { systemClock, type Clock } from '../../src/clock';
 import { createLogger, LogCapture } from '../../src/log/logger';
+import { ObjectStore } from '../../src/storage/object-store';
+import type { StorageAdapter } from '../../storage-adapters/types';
 import { createTestDatabase, type Backend, type TestDatabase } from './backends';
 import type { S3Server } from './s3rver';
 import { tempDir } from './temp';
@@ -24,6 +26,8 @@ export interface TestAppOptions {
   readonly clock?: Clock;
   /** Do not start workers (tests that drive them by hand). */
   readonly workers?: boolean;
+  /** Wraps the storage adapter (e.g. one that corrupts reads, to make verification fail). */
+  readonly wrapAdapter?: (adapter: StorageAdapter) => StorageAdapter;
 }
 
 export interface TestApp {
@@ -78,7 +82,8 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   const config = loadConfig(env);
   const logs = new LogCapture();
   const logger = createLogger({ level: 'debug', sink: logs });
-  const parts = buildParts(config, { logger, clock: options.clock ?? systemClock });
+  const built = buildParts(config, { logger, clock: options.clock ?? systemClock });
+  const parts = options.wrapAdapter ? { ...built, store: new ObjectStore(options.wrapAdapter(built.store.adapter)) } : built;
   await parts.db.migrate();
   const app = createApp(parts);
   server.on('request', app.http);

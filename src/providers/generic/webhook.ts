@@ -8,6 +8,7 @@ import { decideRetention } from '../../ingest/call-metadata';
 import type { Acceptance, IngestService } from '../../ingest/ingest-service';
 import { EncryptedSpool, emptyStream } from '../../ingest/spool';
 import { genericEventToMetadata, parseGenericEvent } from './event';
+import { respond } from '../webhook-support';
 import { GenericSignatureCheck, SIGNATURE_HEADER, checkSignatureTime, parseSignatureHeader } from './signature';
 
 /**
@@ -32,7 +33,7 @@ export function genericWebhookRouter(deps: GenericWebhookDeps): Router {
 
   router.post('/webhooks/generic', (req: Request, res: Response, next: NextFunction) => {
     const secret = deps.config.providers.generic.secret;
-    const handle = async (): Promise<Acceptance> => {
+    respond('generic', deps.onRefused, async (): Promise<Acceptance> => {
       if (!secret) throw new AppError('E_PROVIDER_NOT_CONFIGURED', 'the generic webhook is not configured (set CALLVAULT_GENERIC_SECRET)');
       const signature = parseSignatureHeader(req.get(SIGNATURE_HEADER));
       checkSignatureTime(signature, deps.clock.now());
@@ -49,14 +50,7 @@ export function genericWebhookRouter(deps: GenericWebhookDeps): Router {
         throw new AppError('E_AUDIO_MISSING', 'recordingUrl is required (or send the audio as multipart/form-data)');
       }
       return deps.ingest.accept({ source: 'generic', sourceRecordingId: event.recordingId, payload: { event }, requestId: req.id });
-    };
-    handle().then(
-      (acceptance) => res.status(202).json(acceptance),
-      (error: unknown) => {
-        if (error instanceof AppError && error.status < 500) deps.onRefused?.('generic', error.code);
-        next(error);
-      },
-    );
+    })(req, res, next);
   });
 
   return router;

@@ -1,8 +1,11 @@
+import { pipeline } from 'node:stream';
 import { json } from 'node:stream/consumers';
 import type { Config } from '../../../config';
 import { AppError, isAppError } from '../../errors';
 import type { CallMetadata } from '../../ingest/call-metadata';
+import type { CallbackQuery } from '../webhook-support';
 import type { ProviderIngest, Resolution, ResolveContext } from '../types';
+import { TwilioDecryptStream, parseEncryptionDetails, unwrapContentKey } from './encryption';
 
 /**
  * Worker side of Twilio: call details (From, To, Direction) from the Calls API, then the
@@ -11,7 +14,7 @@ import type { ProviderIngest, Resolution, ResolveContext } from '../types';
 
 interface TwilioPayload {
   callback: Record<string, string>;
-  query: { line: string | null; team: string | null; category: string | null };
+  query: CallbackQuery;
 }
 
 interface TwilioCall {
@@ -45,7 +48,7 @@ export function twilioIngest(config: Config): ProviderIngest {
 
       const started = callback.RecordingStartTime ? new Date(callback.RecordingStartTime) : null;
       const duration = callback.RecordingDuration !== undefined && /^\d+$/.test(callback.RecordingDuration) ? Number(callback.RecordingDuration) : null;
-      const metadata: CallMetadata = {
+      const metadata: CallMetadata & { extra: Record<string, unknown> } = {
         source: 'twilio',
         sourceRecordingId: callback.RecordingSid!,
         sourceEventId: callback.RecordingSid!,
@@ -75,11 +78,32 @@ export function twilioIngest(config: Config): ProviderIngest {
         const code = callback.ErrorCode ? ` (Twilio error ${callback.ErrorCode.slice(0, 10)})` : '';
         return { kind: 'no-audio', metadata, status: 'unavailable', reason: `Twilio reported the recording ${callback.RecordingStatus}${code}; no audio exists` };
       }
-      if (callback.EncryptionDetails) {
-        throw new AppError('E_VALIDATION', 'this recording is encrypted by Twilio (EncryptionDetails); configure the matching private key', { retryable: false });
-      }
+      // Unwrap first: an unknown key fails before anything is downloaded.
+      const encryption = callback.EncryptionDetails ? parseEncryptionDetails(callback.EncryptionDetails) : null;
+      const contentKey = encryption ? unwrapContentKey(encryption, config.providers.twilio.encryptionKeysDir) : null;
       const response = await context.fetch(`${callback.RecordingUrl}.wav`, { expect: 'audio', headers: { authorization: auth } });
-      return { kind: 'audio', metadata, audio: { stream: response.body, contentType: response.contentType } };
+      const stream = contentKey && encryption ? pipeline(response.body, new TwilioDecryptStream(contentKey, Buffer.from(encryption.iv, 'base64')), () => undefined) : response.body;
+      if (encryption) metadata.extra!.twilioEncryptionKey = encryption.public_key_sid;
+      return {
+        kind: 'audio',
+        metadata,
+        audio: { stream, contentType: response.contentType },
+        sourceDeletion: config.providers.twilio.deleteAtSource ? { accountSid, recordingSid: callback.RecordingSid } : null,
+      };
+    },
+
+    async deleteAtSource(deletion: Record<string, unknown>, context: ResolveContext): Promise<void> {
+      const { authToken } = config.providers.twilio;
+      if (!authToken) throw new AppError('E_PROVIDER_NOT_CONFIGURED', 'CALLVAULT_TWILIO_AUTH_TOKEN is not set', { retryable: false });
+      const accountSid = String(deletion.accountSid);
+      const url = `${apiBase}/2010-04-01/Accounts/${encodeURIComponent(accountSid)}/Recordings/${encodeURIComponent(String(deletion.recordingSid))}.json`;
+      try {
+        const response = await context.fetch(url, { method: 'DELETE', expect: 'any', headers: { authorization: `Basic ${Buffer.from(`${accountSid}:${authToken}`).toString('base64')}` } });
+        response.body.resume();
+      } catch (error) {
+        // Already gone at Twilio: the deletion's goal is met.
+        if (!isAppError(error, 'E_FETCH_NOT_FOUND')) throw error;
+      }
     },
   };
 }

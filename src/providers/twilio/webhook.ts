@@ -4,7 +4,8 @@ import type { Clock } from '../../clock';
 import { AppError } from '../../errors';
 import { decideRetention } from '../../ingest/call-metadata';
 import type { IngestService } from '../../ingest/ingest-service';
-import { parseForm, verifyTwilioSignature, type FormParams } from './signature';
+import { callbackQuery, rawBody, respond } from '../webhook-support';
+import { parseForm, verifyTwilioSignature } from './signature';
 
 /**
  * POST /webhooks/twilio: a RecordingStatusCallback (form-encoded). The signature is checked
@@ -25,18 +26,17 @@ export interface TwilioWebhookDeps {
 
 const SID = (prefix: string) => new RegExp(`^${prefix}[0-9a-fA-F]{32}$`);
 const STATUSES = new Set(['completed', 'absent', 'failed', 'in-progress']);
-export const TWILIO_QUERY_FIELDS = ['line', 'team', 'category'] as const;
 
 export function twilioWebhookRouter(deps: TwilioWebhookDeps): Router {
   const router = express.Router();
   const rawForm = express.raw({ type: () => true, limit: deps.config.limits.webhookBodyBytes });
 
   router.post('/webhooks/twilio', rawForm, (req: Request, res: Response, next: NextFunction) => {
-    const handle = async (): Promise<unknown> => {
+    respond('twilio', deps.onRefused, async () => {
       const { authToken, accountSid } = deps.config.providers.twilio;
       if (!authToken) throw new AppError('E_PROVIDER_NOT_CONFIGURED', 'the Twilio webhook is not configured (set CALLVAULT_TWILIO_AUTH_TOKEN)');
       if (!req.is('application/x-www-form-urlencoded')) throw new AppError('E_UNSUPPORTED_MEDIA_TYPE', 'Twilio callbacks are application/x-www-form-urlencoded');
-      const body = Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '';
+      const body = rawBody(req).toString('utf8');
       const params = parseForm(body);
       verifyTwilioSignature(authToken, req.get('x-twilio-signature'), deps.publicUrlOf(req), params);
 
@@ -54,34 +54,13 @@ export function twilioWebhookRouter(deps: TwilioWebhookDeps): Router {
       const recordingUrl = field('RecordingUrl');
       if (status === 'completed' && !recordingUrl) throw new AppError('E_VALIDATION', 'RecordingUrl: required when RecordingStatus is completed');
 
-      const query = queryFields(req);
+      const query = callbackQuery(req);
       decideRetention(query.category, null, deps.clock.now(), deps.config.retention);
       const callback = Object.fromEntries([...params.entries()].map(([name, values]) => [name, values[0] ?? '']));
       return deps.ingest.accept({ source: 'twilio', sourceRecordingId: recordingSid, payload: { callback, query }, requestId: req.id });
-    };
-    handle().then(
-      (acceptance) => res.status(202).json(acceptance),
-      (error: unknown) => {
-        if (error instanceof AppError && error.status < 500) deps.onRefused?.('twilio', error.code);
-        next(error);
-      },
-    );
+    })(req, res, next);
   });
 
   return router;
 }
 
-function queryFields(req: Request): Record<(typeof TWILIO_QUERY_FIELDS)[number], string | null> {
-  const url = new URL(req.originalUrl, 'http://placeholder');
-  const out = { line: null, team: null, category: null } as Record<(typeof TWILIO_QUERY_FIELDS)[number], string | null>;
-  for (const name of TWILIO_QUERY_FIELDS) {
-    const value = url.searchParams.get(name)?.trim();
-    if (value) {
-      if (value.length > 64) throw new AppError('E_VALIDATION', `${name}: at most 64 characters`);
-      out[name] = value;
-    }
-  }
-  return out;
-}
-
-export type { FormParams };

@@ -1,0 +1,87 @@
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import { z } from 'zod';
+import type { Config } from '../../../config';
+import type { Clock } from '../../clock';
+import { AppError } from '../../errors';
+import { decideRetention } from '../../ingest/call-metadata';
+import type { IngestService } from '../../ingest/ingest-service';
+import { describeIssues } from '../generic/event';
+import { callbackQuery, rawBody, respond } from '../webhook-support';
+import { telnyxPublicKey, verifyTelnyxSignature } from './signature';
+
+/**
+ * POST /webhooks/telnyx: Call Control `call.recording.saved` (queued for download at once: the
+ * links expire after 10 minutes) and `call.recording.error` (recorded as a call without audio).
+ * Other event types sent to the same URL are acknowledged and ignored.
+ */
+
+export interface TelnyxWebhookDeps {
+  readonly config: Config;
+  readonly clock: Clock;
+  readonly ingest: IngestService;
+  readonly onRefused?: (source: string, code: string) => void;
+}
+
+const optional = z.string().trim().max(512).nullish();
+
+export const telnyxEventSchema = z.object({
+  data: z.object({
+    id: z.string().trim().min(1).max(128),
+    event_type: z.string().trim().min(1).max(64),
+    occurred_at: optional,
+    payload: z
+      .object({
+        recording_id: optional,
+        call_session_id: optional,
+        call_leg_id: optional,
+        call_control_id: optional,
+        connection_id: optional,
+        recording_started_at: z.iso.datetime({ offset: true }).nullish(),
+        recording_ended_at: z.iso.datetime({ offset: true }).nullish(),
+        channels: optional,
+        from: optional,
+        to: optional,
+        reason: optional,
+        recording_urls: z.object({ wav: z.url({ protocol: /^https?$/ }).nullish(), mp3: z.url({ protocol: /^https?$/ }).nullish() }).partial().nullish(),
+      })
+      .loose(),
+  }),
+});
+
+export type TelnyxEvent = z.infer<typeof telnyxEventSchema>;
+
+export function telnyxWebhookRouter(deps: TelnyxWebhookDeps): Router {
+  const router = express.Router();
+  const raw = express.raw({ type: () => true, limit: deps.config.limits.webhookBodyBytes });
+  const publicKey = deps.config.providers.telnyx.publicKey ? telnyxPublicKey(deps.config.providers.telnyx.publicKey) : null;
+
+  router.post('/webhooks/telnyx', raw, (req: Request, res: Response, next: NextFunction) => {
+    respond('telnyx', deps.onRefused, async () => {
+      if (!publicKey) throw new AppError('E_PROVIDER_NOT_CONFIGURED', 'the Telnyx webhook is not configured (set CALLVAULT_TELNYX_PUBLIC_KEY)');
+      const body = rawBody(req);
+      verifyTelnyxSignature(publicKey, req.get('telnyx-signature-ed25519'), req.get('telnyx-timestamp'), body, deps.clock.now());
+      let json: unknown;
+      try {
+        json = JSON.parse(body.toString('utf8'));
+      } catch {
+        throw new AppError('E_BAD_REQUEST', 'the body is not valid JSON');
+      }
+      const parsed = telnyxEventSchema.safeParse(json);
+      if (!parsed.success) throw new AppError('E_VALIDATION', describeIssues(parsed.error));
+      const event = parsed.data;
+      const type = event.data.event_type;
+      if (type !== 'call.recording.saved' && type !== 'call.recording.error') return { status: 'ignored', reason: `${type.slice(0, 64)} carries no recording` };
+      const payload = event.data.payload;
+      if (type === 'call.recording.saved' && !payload.recording_urls?.wav && !payload.recording_urls?.mp3) {
+        throw new AppError('E_VALIDATION', 'data.payload.recording_urls: a wav or mp3 URL is required');
+      }
+      const query = callbackQuery(req);
+      decideRetention(query.category, null, deps.clock.now(), deps.config.retention);
+      // Telnyx retries deliver the same event id; the recording id, when present, also joins a saved event to its error event.
+      const sourceRecordingId = payload.recording_id ?? event.data.id;
+      return deps.ingest.accept({ source: 'telnyx', sourceRecordingId, payload: { event, query }, requestId: req.id });
+    })(req, res, next);
+  });
+
+  return router;
+}
