@@ -86,6 +86,7 @@ const schema = z.object({
     unknownCategory: category.nullable(),
     schedule: z.string().min(1),
     timezone: z.string().min(1),
+    batchSize: z.number().int().min(1).max(1000),
   }),
 });
 

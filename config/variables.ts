@@ -95,8 +95,11 @@ const periods = (value: string): ParseResult => {
   return Object.keys(out).length > 0 ? ok(out) : bad('must list at least one category, such as admin=28d,general=36m');
 };
 
-const cron = (value: string): ParseResult =>
-  validateCron(value.trim()) ? ok(value.trim()) : bad(`is not a valid cron expression: "${value}"`);
+const cron = (value: string): ParseResult => {
+  const trimmed = value.trim();
+  if (trimmed.toLowerCase() === 'off') return ok('off');
+  return validateCron(trimmed) ? ok(trimmed) : bad(`is not a valid cron expression (or "off"): "${value}"`);
+};
 
 const timezone = (value: string): ParseResult => {
   try {
@@ -134,7 +137,7 @@ const category = (value: string): ParseResult =>
  * Crash points for the crash-safety tests: the process kills itself (SIGKILL) there, as a power
  * cut would. Never set in production.
  */
-export const FAILPOINTS = ['ingest.after-pending', 'ingest.after-store', 'ingest.after-verify', 'ingest.after-index'] as const;
+export const FAILPOINTS = ['ingest.after-pending', 'ingest.after-store', 'ingest.after-verify', 'ingest.after-index', 'retention.after-mark', 'retention.after-object-delete'] as const;
 
 export const VARIABLES: readonly VariableSpec[] = [
   { env: 'PORT', path: 'port', parse: integer(0, 65535), description: 'HTTP port.' },
@@ -188,7 +191,8 @@ export const VARIABLES: readonly VariableSpec[] = [
   { env: 'CALLVAULT_RETENTION_PERIODS', path: 'retention.periods', parse: periods, merge: true, format: (v) => Object.entries(v as Record<string, { amount: number; unit: string }>).map(([k, p]) => `${k}=${p.amount}${p.unit}`).join(','), description: 'Retention per category, merged over the defaults (admin=28d,general=36m,clinical=36m).' },
   { env: 'CALLVAULT_RETENTION_DEFAULT_CATEGORY', path: 'retention.defaultCategory', parse: category, description: 'Category of a call that names none.' },
   { env: 'CALLVAULT_RETENTION_UNKNOWN_CATEGORY', path: 'retention.unknownCategory', parse: category, description: 'Category for calls naming an unconfigured category (empty: refuse them with E_UNKNOWN_CATEGORY).' },
-  { env: 'CALLVAULT_RETENTION_SCHEDULE', path: 'retention.schedule', parse: cron, description: 'Cron expression for rolling destruction.' },
+  { env: 'CALLVAULT_RETENTION_SCHEDULE', path: 'retention.schedule', parse: cron, description: 'Cron expression for rolling destruction, or off.' },
+  { env: 'CALLVAULT_RETENTION_BATCH_SIZE', path: 'retention.batchSize', parse: integer(1, 1000), description: 'Recordings destroyed per batch (S3 deletes up to 1,000 keys per request).' },
   { env: 'CALLVAULT_TIMEZONE', path: 'retention.timezone', parse: timezone, description: 'Time zone of the destruction schedule.' },
   { env: 'CALLVAULT_FAILPOINT', path: 'failpoint', parse: oneOf(...FAILPOINTS), description: 'Testing only: the process kills itself at this point of ingest (crash-safety tests).' },
 ];

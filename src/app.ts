@@ -9,6 +9,9 @@ import { RecordingsRepository } from './db/recordings';
 import type { createHttpApp as CreateHttpApp } from './http/http-app';
 import { IngestService } from './ingest/ingest-service';
 import { IngestPipeline } from './ingest/pipeline';
+import { LeaseStore } from './db/leases';
+import { RetentionRepository } from './db/retention';
+import { RetentionService } from './retention/retention-service';
 import { EncryptedSpool } from './ingest/spool';
 import { createLogger, type Logger } from './log/logger';
 import { providerIngests } from './providers';
@@ -42,6 +45,7 @@ export interface App extends AppParts {
   readonly pipeline: IngestPipeline;
   readonly ingest: IngestService;
   readonly workers: WorkerPool;
+  readonly retention: RetentionService;
   readonly http: Express;
   /** Starts background work: ingest workers in this thread unless `workers: false` (serve runs them in threads). */
   start(options?: { workers?: boolean }): void;
@@ -56,6 +60,7 @@ export function createApp(parts: AppParts): App {
   const ledger = new DatabaseLedger(db, jobs, recordings);
   const { vault, pipeline, workers } = createIngestWorker({ config, store, keyring, clock, logger, ledger });
   const ingest = new IngestService({ jobs, ledger, recordings, pipeline, store, config, clock, logger });
+  const retention = new RetentionService({ db, repo: new RetentionRepository(db), recordings, leases: new LeaseStore(db), store, config, clock, logger });
   ingest.on('job-queued', () => workers.nudge());
   const spoolDir = path.join(config.dataDir, 'spool');
   // Built on first use: ingest threads never serve HTTP and need not load it.
@@ -70,6 +75,7 @@ export function createApp(parts: AppParts): App {
     pipeline,
     ingest,
     workers,
+    retention,
     get http() {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { createHttpApp } = require('./http/http-app') as { createHttpApp: typeof CreateHttpApp };

@@ -70,6 +70,10 @@ export const ERROR_CODES = {
 
   // index and queue
   E_RECORDING_NOT_FOUND: { status: 404, retryable: false, meaning: 'No recording with that id.' },
+  E_RECORDING_BEING_DESTROYED: { status: 409, retryable: false, meaning: 'The recording is past its retention date and a sweep has started destroying it; it can no longer be held or changed.' },
+  E_RECORDING_DESTROYED: { status: 410, retryable: false, meaning: 'The recording was destroyed under its retention rule; only the record of its destruction remains.' },
+  E_CONFLICT: { status: 409, retryable: true, meaning: 'The record changed while the request was being handled; try again.' },
+  E_SWEEP_RUNNING: { status: 409, retryable: true, meaning: 'Another retention sweep holds the lease (on this or another instance).' },
   E_RECORDING_NOT_STORED: { status: 409, retryable: false, meaning: 'The recording has no audio (not retained, or destroyed).' },
   E_JOB_NOT_FOUND: { status: 404, retryable: false, meaning: 'No ingest job with that id.' },
   E_JOB_LEASE_LOST: { status: 409, retryable: true, meaning: 'Another worker took over the job (this worker was too slow); its work is discarded.' },

@@ -4,6 +4,7 @@ import { registerImport } from './commands/import';
 import { registerJobs } from './commands/jobs';
 import { registerKeys } from './commands/keys';
 import { registerMigrate } from './commands/migrate';
+import { registerRetention } from './commands/retention';
 import { registerServe } from './commands/serve';
 import { registerStorage } from './commands/storage';
 import { registerVerify } from './commands/verify';
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerVerify(program);
   registerImport(program);
   registerJobs(program);
+  registerRetention(program);
   return program;
 }
 

@@ -78,6 +78,16 @@ export class Database {
     return pending.map((entry) => (typeof entry === 'string' ? entry : entry.file));
   }
 
+  /**
+   * After a destruction: SQLite keeps old page images in its write-ahead log until a checkpoint;
+   * a truncating checkpoint moves them out, so erased details leave no copy in the WAL file
+   * either (best effort: other processes' open reads can delay it to the next one). PostgreSQL
+   * removes dead rows by (auto)vacuum.
+   */
+  async purgeErased(): Promise<void> {
+    if (this.dialect === 'sqlite') await this.knex.raw('PRAGMA wal_checkpoint(TRUNCATE)');
+  }
+
   /** For /readyz: a round trip to the database. */
   async ping(): Promise<void> {
     await this.knex.raw('select 1');
@@ -112,6 +122,9 @@ export function openDatabase(options: DatabaseOptions): Database {
             connection.run('PRAGMA journal_mode = WAL');
             connection.run(`PRAGMA synchronous = ${synchronous}`);
             connection.run('PRAGMA foreign_keys = ON');
+            // Deleted and overwritten content is zeroed in the file, not left in free pages:
+            // destroying a call's details must leave nothing to recover from the database file.
+            connection.run('PRAGMA secure_delete = ON');
             connection.run('PRAGMA busy_timeout = 10000', (error: Error | null) => done(error, connection));
           });
         },

@@ -42,14 +42,23 @@ export interface Recording {
   readonly verifiedAt: Date | null;
   readonly destroyedAt: Date | null;
   readonly updatedAt: Date;
+  /** Active legal holds; a held recording is never destroyed. */
+  readonly holdCount: number;
   readonly staff: readonly string[];
   readonly parties: ReadonlyArray<{ readonly name: string; readonly role: string | null }>;
 }
 
-/** stored: audio encrypted and verified; not_retained: consent declined; unavailable: the provider had no audio; destroyed: past retention. */
-export type RecordingStatus = 'stored' | 'not_retained' | 'unavailable' | 'destroyed';
+/**
+ * stored: audio encrypted and verified; not_retained: consent declined; unavailable: the provider
+ * had no audio; destroying: a sweep has started to destroy it (past retention); destroyed: gone,
+ * only the fact of its destruction remains.
+ */
+export type RecordingStatus = 'stored' | 'not_retained' | 'unavailable' | 'destroying' | 'destroyed';
 
-export type NewRecording = Omit<Recording, 'destroyedAt' | 'updatedAt'>;
+/** Statuses whose rows still hold a call's details, and so are subject to retention. */
+export const RETAINED_STATUSES: readonly RecordingStatus[] = ['stored', 'not_retained', 'unavailable'];
+
+export type NewRecording = Omit<Recording, 'destroyedAt' | 'updatedAt' | 'holdCount'>;
 
 export interface SearchFilters {
   /** E.164; matches either end of the call. */
@@ -253,6 +262,7 @@ export class RecordingsRepository {
       verifiedAt: codec.readTime(row.verified_at),
       destroyedAt: codec.readTime(row.destroyed_at),
       updatedAt: codec.readTime(row.updated_at)!,
+      holdCount: codec.readNumber(row.hold_count) ?? 0,
       staff,
       parties,
     };

@@ -4,6 +4,7 @@ import { describeConfig } from '../../../config';
 import { buildParts, closeParts, createApp } from '../../app';
 import { createLogger } from '../../log/logger';
 import { IngestThreads } from '../../queue/ingest-threads';
+import { scheduleSweeps } from '../../retention/schedule';
 import { loadConfigOrExit } from '../context';
 
 export function registerServe(program: Command): void {
@@ -38,6 +39,7 @@ export function registerServe(program: Command): void {
         threads.start();
         app.ingest.on('job-queued', () => threads.nudge());
       }
+      const sweeps = scheduleSweeps(app.retention, config, logger);
       const address = server.address();
       logger.info('callvault is listening', {
         event: 'server.listening',
@@ -48,6 +50,7 @@ export function registerServe(program: Command): void {
         workers: config.queue.workers,
         ingestThreads: threads?.count ?? 0,
         publicUrl: config.publicUrl,
+        retentionSchedule: `${config.retention.schedule} (${config.retention.timezone})`,
       });
       logger.debug('effective configuration', { event: 'config.effective', config: describeConfig(config) });
 
@@ -56,6 +59,7 @@ export function registerServe(program: Command): void {
         if (stopping) return;
         stopping = true;
         logger.info('stopping', { event: 'server.stopping', signal });
+        await sweeps?.stop();
         server.close();
         server.closeIdleConnections();
         await threads?.stop();
