@@ -134,7 +134,7 @@ const category = (value: string): ParseResult =>
  * Crash points for the crash-safety tests: the process kills itself (SIGKILL) there, as a power
  * cut would. Never set in production.
  */
-export const FAILPOINTS = ['ingest.after-pending', 'ingest.after-store', 'ingest.after-verify', 'ingest.after-index'] as const;
+export const FAILPOINTS = ['ingest.after-pending', 'ingest.after-store', 'ingest.after-verify', 'ingest.after-index', 'keys.rotate.before-commit'] as const;
 
 export const VARIABLES: readonly VariableSpec[] = [
   { env: 'PORT', path: 'port', parse: integer(0, 65535), description: 'HTTP port.' },
@@ -190,5 +190,6 @@ export const VARIABLES: readonly VariableSpec[] = [
   { env: 'CALLVAULT_RETENTION_UNKNOWN_CATEGORY', path: 'retention.unknownCategory', parse: category, description: 'Category for calls naming an unconfigured category (empty: refuse them with E_UNKNOWN_CATEGORY).' },
   { env: 'CALLVAULT_RETENTION_SCHEDULE', path: 'retention.schedule', parse: cron, description: 'Cron expression for rolling destruction.' },
   { env: 'CALLVAULT_TIMEZONE', path: 'retention.timezone', parse: timezone, description: 'Time zone of the destruction schedule.' },
-  { env: 'CALLVAULT_FAILPOINT', path: 'failpoint', parse: oneOf(...FAILPOINTS), description: 'Testing only: the process kills itself at this point of ingest (crash-safety tests).' },
+  { env: 'CALLVAULT_METRICS_TOKEN', path: 'metrics.token', parse: text(false), secret: true, description: 'When set, GET /metrics requires Authorization: Bearer <token> (Prometheus bearer_token).' },
+  { env: 'CALLVAULT_FAILPOINT', path: 'failpoint', parse: oneOf(...FAILPOINTS), description: 'Testing only: the process kills itself at this point of ingest or key rotation (crash-safety tests).' },
 ];
