@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import type { Command } from 'commander';
 import { systemClock } from '../../clock';
 import { exportKeys, readEscrow, restoreKeys } from '../../crypto/key-escrow';
@@ -70,26 +71,31 @@ export function registerKeys(program: Command): void {
     .description('make a new master key current and re-wrap every recording\'s data key under it (audio is not rewritten); run again to resume')
     .option('--batch-size <n>', 'recordings per transaction', '500')
     .option('--max-batches <n>', 'stop after this many batches (run again later to continue)')
+    .option('--current', 'generate no key: re-wrap under the key that is already current (after "keys generate" was copied to every node)')
     .option('--bits <bits>', 'RSA modulus length of the new key (CALLVAULT_KEK=rsa)', '3072')
     .option('--json', 'print the result as JSON')
-    .action(async (options: { batchSize: string; maxBatches?: string; bits: string; json?: boolean }) => {
+    .action(async (options: { batchSize: string; maxBatches?: string; current?: boolean; bits: string; json?: boolean }) => {
       const batchSize = positiveInteger(options.batchSize, '--batch-size');
       const maxBatches = options.maxBatches === undefined ? undefined : positiveInteger(options.maxBatches, '--max-batches');
       const config = loadConfigOrExit();
       const bits = parseBits(options.bits, config.keys.kek);
       await withApp(async (app) => {
         const wrappedKeys = new WrappedKeysRepository(app.db);
+        const dir = config.keys.dir;
         const previous = app.keyring.currentKeyId;
-        const pending = await wrappedKeys.countNotUnder(previous);
-        // A rotation that was interrupted (or a key made current with "keys generate") is finished
-        // first, under the key that is already current; only a complete one starts a new key.
-        if (pending === 0) {
-          const key = generateKey(config.keys.kek, config.keys.dir, bits);
-          setCurrentKey(config.keys.dir, key.id);
+        const unfinished = readRotationMarker(dir);
+        if (options.current) {
+          status(options.json, `re-wrapping under the current key ${previous}; no new key is generated`);
+        } else if (unfinished?.to === previous) {
+          // An interrupted rotation (or one that left failures) is finished first, under its key.
+          status(options.json, `resuming the rotation to ${previous} started ${unfinished.startedAt}: ${await wrappedKeys.countNotUnder(previous)} recording(s) still to re-wrap; no new key is generated`);
+        } else {
+          const key = generateKey(config.keys.kek, dir, bits);
+          // Recorded before the key becomes current: a run killed in between leaves a spare key, never a rotation nobody resumes.
+          writeRotationMarker(dir, { to: key.id, startedAt: app.clock.now().toISOString() });
+          setCurrentKey(dir, key.id);
           app.keyring.add(key, true);
           status(options.json, `generated ${key.kind} master key ${key.id}; it is now current (was ${previous})`);
-        } else {
-          status(options.json, `resuming: ${pending} recording(s) are not yet under the current key ${previous}; no new key is generated`);
         }
         const total = await wrappedKeys.countNotUnder(app.keyring.currentKeyId);
         const progress = startProgress({ label: 'rotating', total });
@@ -109,6 +115,7 @@ export function registerKeys(program: Command): void {
         } finally {
           progress.stop();
         }
+        if (result.remaining === 0) clearRotationMarker(dir);
         if (options.json) printJson(result);
         else {
           print(`re-wrapped ${result.rewrapped} recording(s) under ${result.targetKeyId} in ${result.batches} batch(es)${result.skipped > 0 ? `; ${result.skipped} changed meanwhile and were left alone` : ''}`);
@@ -194,6 +201,31 @@ export function registerKeys(program: Command): void {
       }
       print('Check that every recording can be read: callvault verify --all');
     });
+}
+
+/** The rotation under way, kept in the key folder so that "keys rotate" resumes it instead of starting another. */
+interface RotationMarker {
+  readonly to: string;
+  readonly startedAt: string;
+}
+
+const ROTATION_FILE = 'rotation.json';
+
+function readRotationMarker(dir: string): RotationMarker | null {
+  try {
+    const parsed = JSON.parse(fs.readFileSync(path.join(dir, ROTATION_FILE), 'utf8')) as Partial<RotationMarker>;
+    return typeof parsed.to === 'string' && typeof parsed.startedAt === 'string' ? { to: parsed.to, startedAt: parsed.startedAt } : null;
+  } catch {
+    return null;
+  }
+}
+
+function writeRotationMarker(dir: string, marker: RotationMarker): void {
+  fs.writeFileSync(path.join(dir, ROTATION_FILE), `${JSON.stringify(marker)}\n`, { mode: 0o600 });
+}
+
+function clearRotationMarker(dir: string): void {
+  fs.rmSync(path.join(dir, ROTATION_FILE), { force: true });
 }
 
 function generateKey(kind: MasterKeyKind, dir: string, bits: number): MasterKey {
