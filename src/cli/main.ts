@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { registerConfig } from './commands/config';
 import { registerImport } from './commands/import';
 import { registerJobs } from './commands/jobs';
 import { registerKeys } from './commands/keys';
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerVerify(program);
   registerImport(program);
   registerJobs(program);
+  registerConfig(program);
   return program;
 }
 
