@@ -51,8 +51,13 @@ describeEachBackend('verify: corrupt, missing and orphaned objects', (backend) =
     // Work in progress: an upload job holds its pending object key while the object is being written.
     const pendingKey = t.app.store.newRecordingKey();
     await t.app.jobs.enqueue({ kind: 'upload', source: 'import', sourceRecordingId: 'in-flight', payload: {}, maxAttempts: 1 }, new Date(), { owner: 'someone-else', leaseMs: 600_000, objectKey: pendingKey });
-    fs.mkdirSync(path.dirname(objectFile(objects, pendingKey)), { recursive: true });
-    fs.writeFileSync(objectFile(objects, pendingKey), crypto.randomBytes(100));
+    // ...and the object an interrupted earlier attempt left, which its next attempt will delete.
+    const abandonedKey = t.app.store.newRecordingKey();
+    await t.app.db.knex('jobs').where({ source_recording_id: 'in-flight' }).update({ abandoned_object_key: abandonedKey });
+    for (const key of [pendingKey, abandonedKey]) {
+      fs.mkdirSync(path.dirname(objectFile(objects, key)), { recursive: true });
+      fs.writeFileSync(objectFile(objects, key), crypto.randomBytes(100));
+    }
 
     const result = await runCli(['verify', '--all', '--json'], t.env);
     expect(result.code).toBe(1);
@@ -65,7 +70,7 @@ describeEachBackend('verify: corrupt, missing and orphaned objects', (backend) =
     ]);
     expect(report.storage!.orphans.map((orphan) => orphan.key)).toEqual([orphanKey]);
     expect(report.storage!.missing.map((entry) => entry.recordingId)).toEqual([missing.id]);
-    expect(report.storage!.inProgress).toBe(1);
+    expect(report.storage!.inProgress).toBe(2);
 
     const text = await runCli(['verify', '--all'], t.env);
     expect(text.code).toBe(1);
@@ -73,6 +78,7 @@ describeEachBackend('verify: corrupt, missing and orphaned objects', (backend) =
     expect(text.stdout).toMatch(new RegExp(`MISSING\\s+${missing.id}`));
     expect(text.stdout).toContain(`ORPHAN     ${orphanKey}`);
     expect(text.stdout).not.toContain(pendingKey);
+    expect(text.stdout).not.toContain(abandonedKey);
     expect(text.stdout).toMatch(/3 problem\(s\) found/);
 
     // --orphans compares storage with the index without decrypting: the corrupt object is not its business.
@@ -87,10 +93,12 @@ describeEachBackend('verify: corrupt, missing and orphaned objects', (backend) =
     const twoDaysAgo = new Date(Date.now() - 2 * 86_400_000);
     fs.utimesSync(objectFile(objects, orphanKey), twoDaysAgo, twoDaysAgo);
     fs.utimesSync(objectFile(objects, pendingKey), twoDaysAgo, twoDaysAgo);
+    fs.utimesSync(objectFile(objects, abandonedKey), twoDaysAgo, twoDaysAgo);
     const removed = await runCli(['verify', '--orphans', '--remove-orphans', '--older-than', '24h'], t.env);
     expect(removed.stdout).toMatch(/removed 1 orphaned object/);
     expect(fs.existsSync(objectFile(objects, orphanKey))).toBe(false);
     expect(fs.existsSync(objectFile(objects, pendingKey))).toBe(true);
+    expect(fs.existsSync(objectFile(objects, abandonedKey))).toBe(true);
     expect(fs.existsSync(objectFile(objects, intact.storageKey!))).toBe(true);
     // The missing object is still a problem.
     expect(removed.code).toBe(1);

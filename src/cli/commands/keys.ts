@@ -84,6 +84,12 @@ export function registerKeys(program: Command): void {
         const dir = config.keys.dir;
         const previous = app.keyring.currentKeyId;
         const unfinished = readRotationMarker(dir);
+        // An ingest-only node (RSA public keys) can wrap but not unwrap: rotating there would only generate a key.
+        const inUse = await app.recordings.countByKeyId();
+        const publicOnly = [...inUse.keys()].filter((id) => app.keyring.get(id) !== undefined && !app.keyring.canUnwrap(id));
+        if (publicOnly.length > 0) {
+          throw new CommandFailure(`this node holds only the public part of ${publicOnly.join(', ')}, so it cannot unwrap those recordings' data keys; run "callvault keys rotate" on a node that holds the private keys`);
+        }
         if (options.current) {
           status(options.json, `re-wrapping under the current key ${previous}; no new key is generated`);
         } else if (unfinished?.to === previous) {
