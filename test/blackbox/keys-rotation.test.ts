@@ -108,7 +108,7 @@ describeEachBackend('keys rotate', (backend) => {
     await storeRecordings(t.app, 2);
     const generated = await runCli(['keys', 'generate'], t.env);
     const key = /generated local master key (lk_\w+)/.exec(generated.stdout)![1]!;
-    expect(generated.stdout).toMatch(/stay under their old keys until you run "callvault keys rotate"/);
+    expect(generated.stdout).toMatch(/stay under their old keys until you run "callvault keys rotate --current"/);
     const result = await runCli(['keys', 'rotate', '--current'], t.env);
     expect(result.code).toBe(0);
     expect(result.stdout).not.toMatch(/generated \w+ master key/);

@@ -1,10 +1,10 @@
 import fs from 'node:fs';
-import path from 'node:path';
 import type { Command } from 'commander';
 import { systemClock } from '../../clock';
 import { exportKeys, readEscrow, restoreKeys } from '../../crypto/key-escrow';
 import { generateLocalKey, generateRsaKey, loadKeyring, readKeyFolder, setCurrentKey } from '../../crypto/key-files';
 import { rewrapAll } from '../../crypto/key-rotation';
+import { clearRotationMarker, readRotationMarker, writeRotationMarker } from '../../crypto/rotation-marker';
 import type { MasterKey, MasterKeyKind } from '../../crypto/keyring';
 import { DEFAULT_ITERATIONS } from '../../crypto/pkcs12';
 import { WrappedKeysRepository } from '../../db/wrapped-keys';
@@ -37,7 +37,7 @@ export function registerKeys(program: Command): void {
         print(`  ${key.id}.public.pem   copy this one to ingest-only nodes`);
         print(`  ${key.id}.private.pem  keep this on nodes that must play or export recordings, and in escrow`);
       }
-      if (makeCurrent && existing.length > 0) print('Existing recordings stay under their old keys until you run "callvault keys rotate".');
+      if (makeCurrent && existing.length > 0) print('Existing recordings stay under their old keys until you run "callvault keys rotate --current".');
       print('Back up the key folder now: without its keys no recording can ever be decrypted.');
     });
 
@@ -60,7 +60,9 @@ export function registerKeys(program: Command): void {
             print(`  ${key.current ? '*' : ' '} ${key.id}  ${key.kind.padEnd(5)}  ${key.canUnwrap ? 'can decrypt   ' : 'encrypt only  '} ${String(key.recordings).padStart(8)} recordings  ${key.createdAt?.toISOString().slice(0, 10) ?? ''}${note}`);
           }
           for (const [id, recordings] of unknown) print(`  ! ${id}  MISSING from the key folder: ${recordings} recordings cannot be decrypted here`);
-          if (notCurrent > 0) print(`${notCurrent} recording(s) are under older keys: run "callvault keys rotate" to finish a rotation.`);
+          const unfinished = readRotationMarker(app.config.keys.dir);
+          if (unfinished && notCurrent > 0) print(`the rotation to ${unfinished.to} started ${unfinished.startedAt} is unfinished: ${notCurrent} recording(s) are still under older keys; run "callvault keys rotate" to finish it.`);
+          else if (notCurrent > 0) print(`${notCurrent} recording(s) are under older keys: run "callvault keys rotate --current" to move them to the current key.`);
         }
         if (unknown.length > 0) throw new CommandFailure(`${unknown.length} master key(s) used by recordings are not in ${app.config.keys.dir}`);
       });
@@ -207,31 +209,6 @@ export function registerKeys(program: Command): void {
       }
       print('Check that every recording can be read: callvault verify --all');
     });
-}
-
-/** The rotation under way, kept in the key folder so that "keys rotate" resumes it instead of starting another. */
-interface RotationMarker {
-  readonly to: string;
-  readonly startedAt: string;
-}
-
-const ROTATION_FILE = 'rotation.json';
-
-function readRotationMarker(dir: string): RotationMarker | null {
-  try {
-    const parsed = JSON.parse(fs.readFileSync(path.join(dir, ROTATION_FILE), 'utf8')) as Partial<RotationMarker>;
-    return typeof parsed.to === 'string' && typeof parsed.startedAt === 'string' ? { to: parsed.to, startedAt: parsed.startedAt } : null;
-  } catch {
-    return null;
-  }
-}
-
-function writeRotationMarker(dir: string, marker: RotationMarker): void {
-  fs.writeFileSync(path.join(dir, ROTATION_FILE), `${JSON.stringify(marker)}\n`, { mode: 0o600 });
-}
-
-function clearRotationMarker(dir: string): void {
-  fs.rmSync(path.join(dir, ROTATION_FILE), { force: true });
 }
 
 function generateKey(kind: MasterKeyKind, dir: string, bits: number): MasterKey {
