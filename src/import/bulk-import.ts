@@ -94,8 +94,10 @@ export async function bulkImport(app: App, options: ImportOptions): Promise<Impo
       if (!accepted.has(record.line)) continue;
       const row = plan(interpretRow(record, { source: options.source, config: app.config, now }), folder);
       if (!row.ok) continue;
+      // In already: skipped without reading the file. A recording destroyed since (its retention
+      // ended) counts as in too: a re-run must never bring a destroyed call back.
       const existing = await app.jobs.findBySource(options.source, row.recordingId);
-      if (existing?.status === 'succeeded') {
+      if (existing?.status === 'succeeded' || (await app.recordings.findBySource(options.source, row.recordingId))) {
         alreadyImported += 1;
         options.onRowDone?.(row.size);
         continue;

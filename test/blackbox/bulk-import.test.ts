@@ -96,6 +96,10 @@ describeEachBackend('bulk import from a folder and a metadata CSV', (backend) =>
     const objectsBefore = await objectKeys(t.app);
     expect(objectsBefore.sort()).toEqual(stored.map((row: { storage_key: string }) => row.storage_key).sort());
 
+    // The 2019 call is destroyed by retention (its job row gone too): a re-run must not bring it back.
+    await t.app.db.knex('recordings').where({ id: old.id }).update({ status: 'destroyed', storage_key: null, wrapped_key: null });
+    await t.app.db.knex('jobs').where({ source: 'oldpbx', source_recording_id: 'old-2' }).delete();
+
     // Second run: nothing new is stored, the same rows are reported.
     const second = await runCli(['import', folder.dir, '--metadata', csvFile, '--source', 'oldpbx', '--json'], t.env);
     const summary = JSON.parse(second.stdout) as { imported: number; alreadyImported: number; rejected: Array<{ line: number; code: string }> };
@@ -109,6 +113,7 @@ describeEachBackend('bulk import from a folder and a metadata CSV', (backend) =>
     ]);
     expect(await countRows(t.app, 'recordings')).toBe(3);
     expect(await objectKeys(t.app)).toEqual(objectsBefore);
+    expect((await t.app.recordings.findBySource('oldpbx', 'old-2'))!.status).toBe('destroyed');
 
     // The corrupt file replaced by a good one: the next run imports that row too.
     fs.writeFileSync(path.join(folder.dir, 'corrupt.wav'), wavB);
