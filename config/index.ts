@@ -79,6 +79,7 @@ const schema = z.object({
     telnyx: z.object({ publicKey: z.string().nullable(), apiKey: z.string().nullable(), apiBase: z.string().min(1), deleteAtSource: z.boolean() }),
     vonage: z.object({ signatureSecret: z.string().nullable(), applicationId: z.string().nullable(), privateKey: z.string().nullable() }),
   }),
+  metrics: z.object({ token: z.string().nullable() }),
   failpoint: z.enum(FAILPOINTS).nullable(),
   retention: z.object({
     periods: z.record(category, period),

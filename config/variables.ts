@@ -137,7 +137,15 @@ const category = (value: string): ParseResult =>
  * Crash points for the crash-safety tests: the process kills itself (SIGKILL) there, as a power
  * cut would. Never set in production.
  */
-export const FAILPOINTS = ['ingest.after-pending', 'ingest.after-store', 'ingest.after-verify', 'ingest.after-index', 'retention.after-mark', 'retention.after-object-delete'] as const;
+export const FAILPOINTS = [
+  'ingest.after-pending',
+  'ingest.after-store',
+  'ingest.after-verify',
+  'ingest.after-index',
+  'retention.after-mark',
+  'retention.after-object-delete',
+  'keys.rotate.before-commit',
+] as const;
 
 export const VARIABLES: readonly VariableSpec[] = [
   { env: 'PORT', path: 'port', parse: integer(0, 65535), description: 'HTTP port.' },
@@ -194,5 +202,6 @@ export const VARIABLES: readonly VariableSpec[] = [
   { env: 'CALLVAULT_RETENTION_SCHEDULE', path: 'retention.schedule', parse: cron, description: 'Cron expression for rolling destruction, or off.' },
   { env: 'CALLVAULT_RETENTION_BATCH_SIZE', path: 'retention.batchSize', parse: integer(1, 1000), description: 'Recordings destroyed per batch (S3 deletes up to 1,000 keys per request).' },
   { env: 'CALLVAULT_TIMEZONE', path: 'retention.timezone', parse: timezone, description: 'Time zone of the destruction schedule.' },
-  { env: 'CALLVAULT_FAILPOINT', path: 'failpoint', parse: oneOf(...FAILPOINTS), description: 'Testing only: the process kills itself at this point of ingest (crash-safety tests).' },
+  { env: 'CALLVAULT_METRICS_TOKEN', path: 'metrics.token', parse: text(false), secret: true, description: 'When set, GET /metrics requires Authorization: Bearer <token> (Prometheus bearer_token).' },
+  { env: 'CALLVAULT_FAILPOINT', path: 'failpoint', parse: oneOf(...FAILPOINTS), description: 'Testing only: the process kills itself at this point of ingest, destruction or key rotation (crash-safety tests).' },
 ];

@@ -5,15 +5,17 @@ import { systemClock, type Clock } from './clock';
 import { loadKeyring } from './crypto/key-files';
 import type { Keyring } from './crypto/keyring';
 import { openDatabase, type Database } from './db/database';
+import { readOperationalStats } from './db/operational-stats';
 import { RecordingsRepository } from './db/recordings';
 import type { createHttpApp as CreateHttpApp } from './http/http-app';
 import { IngestService } from './ingest/ingest-service';
 import { IngestPipeline } from './ingest/pipeline';
 import { LeaseStore } from './db/leases';
 import { RetentionRepository } from './db/retention';
-import { RetentionService } from './retention/retention-service';
+import { RetentionService, type SweepSummary } from './retention/retention-service';
 import { EncryptedSpool } from './ingest/spool';
 import { createLogger, type Logger } from './log/logger';
+import { Metrics, type IngestMetrics } from './metrics/metrics';
 import { providerIngests } from './providers';
 import { JobStore } from './queue/job-store';
 import { DatabaseLedger, type JobLedger } from './queue/ledger';
@@ -35,6 +37,8 @@ export interface AppParts {
   readonly keyring: Keyring;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** Counters and gauges for GET /metrics; retention and export code record their runs here too. */
+  readonly metrics: Metrics;
 }
 
 export interface App extends AppParts {
@@ -54,13 +58,26 @@ export interface App extends AppParts {
 }
 
 export function createApp(parts: AppParts): App {
-  const { config, db, store, keyring, clock, logger } = parts;
+  const { config, db, store, keyring, clock, logger, metrics } = parts;
   const recordings = new RecordingsRepository(db);
   const jobs = new JobStore(db);
   const ledger = new DatabaseLedger(db, jobs, recordings);
-  const { vault, pipeline, workers } = createIngestWorker({ config, store, keyring, clock, logger, ledger });
-  const ingest = new IngestService({ jobs, ledger, recordings, pipeline, store, config, clock, logger });
+  // Queue and index figures are read when Prometheus scrapes, behind webhook acknowledgements.
+  metrics.observeDatabase((now) => db.scheduled('background', () => readOperationalStats(db, jobs, recordings, now)));
+  const { vault, pipeline, workers } = createIngestWorker({ config, store, keyring, clock, logger, ledger, metrics });
+  const ingest = new IngestService({ jobs, ledger, recordings, pipeline, store, config, clock, logger, metrics });
   const retention = new RetentionService({ db, repo: new RetentionRepository(db), recordings, leases: new LeaseStore(db), store, config, clock, logger });
+  retention.on('sweep-finished', (summary: SweepSummary) =>
+    metrics.sweepCompleted({
+      dryRun: summary.dryRun,
+      ok: summary.failed.length === 0,
+      destroyed: summary.destroyed,
+      failed: summary.failed.length,
+      held: summary.held,
+      finishedAt: clock.now(),
+      seconds: summary.durationMs / 1000,
+    }),
+  );
   ingest.on('job-queued', () => workers.nudge());
   const spoolDir = path.join(config.dataDir, 'spool');
   // Built on first use: ingest threads never serve HTTP and need not load it.
@@ -79,7 +96,7 @@ export function createApp(parts: AppParts): App {
     get http() {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { createHttpApp } = require('./http/http-app') as { createHttpApp: typeof CreateHttpApp };
-      http ??= createHttpApp({ config, clock, logger, db, store, ingest, spoolDir });
+      http ??= createHttpApp({ config, clock, logger, db, store, ingest, spoolDir, metrics, onWebhookRefused: (source, code) => metrics.webhookRefused(source, code) });
       return http;
     },
     start(options = {}) {
@@ -100,14 +117,16 @@ export interface IngestWorkerParts {
   readonly logger: Logger;
   /** The database (DatabaseLedger) or, in an ingest thread, a proxy to it (RemoteLedger). */
   readonly ledger: JobLedger;
+  /** This process's Metrics or, in an ingest thread, a relay to the main thread's. */
+  readonly metrics?: IngestMetrics;
 }
 
 /** The worker half: the pipeline and a pool of workers running it. Needs no database of its own. */
 export function createIngestWorker(parts: IngestWorkerParts): { vault: RecordingVault; pipeline: IngestPipeline; workers: WorkerPool } {
-  const { config, store, keyring, clock, logger, ledger } = parts;
+  const { config, store, keyring, clock, logger, ledger, metrics } = parts;
   const vault = new RecordingVault(store, keyring, config.crypto.chunkSize);
   const providers = providerIngests(config);
-  const pipeline = new IngestPipeline({ ledger, vault, store, providers, config, clock, logger });
+  const pipeline = new IngestPipeline({ ledger, vault, store, providers, config, clock, logger, metrics });
   const workers = new WorkerPool({
     jobs: ledger,
     concurrency: config.queue.workers,
@@ -119,24 +138,27 @@ export function createIngestWorker(parts: IngestWorkerParts): { vault: Recording
     logger,
     claim: (owner) => pipeline.claimNext(owner),
     run: (job, owner, signal) => pipeline.run(job, owner, signal),
-    onFailure: (job, error, retryAt) =>
-      pipeline.stageLogger(job)(retryAt ? 'retry' : 'failed', { code: error.code, reason: error.message, attempt: job.attempts, retryAt: retryAt?.toISOString() }),
+    onFailure: (job, error, retryAt) => {
+      pipeline.stageLogger(job)(retryAt ? 'retry' : 'failed', { code: error.code, reason: error.message, attempt: job.attempts, retryAt: retryAt?.toISOString() });
+      metrics?.ingestFinished({ source: job.source, outcome: retryAt ? 'retry' : 'failed', code: error.code });
+    },
     housekeeping: () => pipeline.reapInterruptedUploads(),
   });
   return { vault, pipeline, workers };
 }
 
 /** Builds the infrastructure parts from configuration (what `callvault serve` and the commands use). */
-export function buildParts(config: Config, overrides: Partial<Pick<AppParts, 'clock' | 'logger'>> = {}): AppParts {
+export function buildParts(config: Config, overrides: Partial<Pick<AppParts, 'clock' | 'logger' | 'metrics'>> = {}): AppParts {
   const logger = overrides.logger ?? createLogger({ level: config.logLevel });
   const clock = overrides.clock ?? systemClock;
+  const metrics = overrides.metrics ?? new Metrics();
   const db = openDatabase({ url: config.databaseUrl, sqliteSynchronous: config.sqliteSynchronous });
-  return { config, db, ...buildStorageAndKeys(config, logger, clock), clock, logger };
+  return { config, db, ...buildStorageAndKeys(config, logger, clock, metrics), clock, logger, metrics };
 }
 
 /** Storage and keys, without a database: what an ingest thread needs besides its ledger. */
-export function buildStorageAndKeys(config: Config, logger: Logger, clock: Clock): { store: ObjectStore; keyring: Keyring } {
-  const store = createObjectStore(config);
+export function buildStorageAndKeys(config: Config, logger: Logger, clock: Clock, metrics?: IngestMetrics): { store: ObjectStore; keyring: Keyring } {
+  const store = createObjectStore(config, metrics ? (operation, error) => metrics.storageError({ operation, code: error.code }) : undefined);
   const keyring = loadKeyring({ dir: config.keys.dir, kind: config.keys.kek, autoGenerate: config.keys.autoGenerate, clock, logger });
   return { store, keyring };
 }

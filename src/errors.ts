@@ -23,6 +23,7 @@ export const ERROR_CODES = {
   E_PAYLOAD_TOO_LARGE: { status: 413, retryable: false, meaning: 'The request body is larger than the configured limit.' },
   E_UNSUPPORTED_MEDIA_TYPE: { status: 415, retryable: false, meaning: 'The request content type is not accepted on this route.' },
   E_NOT_FOUND: { status: 404, retryable: false, meaning: 'No such route.' },
+  E_METRICS_TOKEN: { status: 401, retryable: false, meaning: 'GET /metrics needs the bearer token configured in CALLVAULT_METRICS_TOKEN.' },
   E_UNKNOWN_CATEGORY: { status: 422, retryable: false, meaning: 'The retention category is not configured.' },
 
   // webhook authenticity
@@ -67,6 +68,8 @@ export const ERROR_CODES = {
   E_KEY_UNWRAP: { status: 500, retryable: false, meaning: 'A data key could not be unwrapped with the master key (wrong key or damaged).' },
   E_KEY_FILE: { status: 500, retryable: false, meaning: 'A key file is unreadable, malformed or has loose permissions.' },
   E_INTEGRITY: { status: 500, retryable: true, meaning: 'The stored object decrypts to different bytes than were ingested (SHA-256 mismatch).' },
+  E_ESCROW_FORMAT: { status: 400, retryable: false, meaning: 'The key escrow file is not a PKCS#12 file callvault can read (or it is damaged, or holds no callvault key).' },
+  E_ESCROW_PASSPHRASE: { status: 400, retryable: false, meaning: 'The passphrase does not open the PKCS#12 key escrow file (or the file was altered).' },
 
   // index and queue
   E_RECORDING_NOT_FOUND: { status: 404, retryable: false, meaning: 'No recording with that id.' },
@@ -77,6 +80,8 @@ export const ERROR_CODES = {
   E_RECORDING_NOT_STORED: { status: 409, retryable: false, meaning: 'The recording has no audio (not retained, or destroyed).' },
   E_JOB_NOT_FOUND: { status: 404, retryable: false, meaning: 'No ingest job with that id.' },
   E_JOB_LEASE_LOST: { status: 409, retryable: true, meaning: 'Another worker took over the job (this worker was too slow); its work is discarded.' },
+  E_IMPORT_METADATA: { status: 400, retryable: false, meaning: 'The bulk-import metadata CSV cannot be used: unreadable, malformed, or a required column is missing (the message names the line or column).' },
+  E_IMPORT_DUPLICATE_ROW: { status: 400, retryable: false, meaning: 'A bulk-import CSV row repeats the recordingId of an earlier row; only the first is imported.' },
   E_DATABASE: { status: 503, retryable: true, meaning: 'The index database failed or is unreachable.' },
 
   E_INTERNAL: { status: 500, retryable: true, meaning: 'An unexpected error; the log line with the request id has details.' },

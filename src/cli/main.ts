@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { registerConfig } from './commands/config';
 import { registerImport } from './commands/import';
 import { registerJobs } from './commands/jobs';
 import { registerKeys } from './commands/keys';
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerImport(program);
   registerJobs(program);
   registerRetention(program);
+  registerConfig(program);
   return program;
 }
 

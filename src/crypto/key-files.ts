@@ -30,6 +30,11 @@ export interface KeyFolderOptions {
   readonly logger: Logger;
 }
 
+/** Whether `id` is a well-formed key id (of that kind, when given). */
+export function isKeyId(id: string, kind?: MasterKeyKind): boolean {
+  return KEY_ID.test(id) && (kind === undefined || id.startsWith(kind === 'local' ? 'lk_' : 'rk_'));
+}
+
 export function newKeyId(kind: MasterKeyKind, now: Date): string {
   const day = now.toISOString().slice(0, 10).replace(/-/g, '');
   return `${kind === 'local' ? 'lk' : 'rk'}_${day}_${crypto.randomBytes(4).toString('hex')}`;

@@ -17,6 +17,8 @@ export interface DatabaseOptions {
   /** SQLite only: FULL makes each commit survive power loss. */
   readonly sqliteSynchronous?: 'FULL' | 'NORMAL';
   readonly poolMax?: number;
+  /** Where knex's own warnings go (default: knex's console output); `config check` reports errors itself. */
+  readonly log?: Knex.Logger;
 }
 
 export class Database {
@@ -111,6 +113,7 @@ export function openDatabase(options: DatabaseOptions): Database {
     const synchronous = options.sqliteSynchronous ?? 'FULL';
     const knex = knexFactory({
       client: 'sqlite3',
+      log: options.log,
       connection: { filename },
       useNullAsDefault: true,
       // One connection: SQLite allows one writer, and a single connection keeps transactions simple.
@@ -141,6 +144,7 @@ export function openDatabase(options: DatabaseOptions): Database {
     }
     const knex = knexFactory({
       client: 'pg',
+      log: options.log,
       connection: parsed.toString(),
       searchPath: schema ? [schema] : undefined,
       pool: { min: 0, max: options.poolMax ?? 10 },

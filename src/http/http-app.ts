@@ -4,10 +4,12 @@ import type { Clock } from '../clock';
 import type { Database } from '../db/database';
 import type { IngestService } from '../ingest/ingest-service';
 import type { Logger } from '../log/logger';
-import { webhookRouters } from '../providers';
+import type { Metrics } from '../metrics/metrics';
+import { providerIngests, webhookRouters } from '../providers';
 import type { ObjectStore } from '../storage/object-store';
 import { errorHandler, notFound } from './errors';
 import { healthRouter } from './health';
+import { metricsRouter, webhookCounter } from './metrics-route';
 import { requestContext } from './request-context';
 
 export interface HttpDeps {
@@ -18,16 +20,19 @@ export interface HttpDeps {
   readonly store: ObjectStore;
   readonly ingest: IngestService;
   readonly spoolDir: string;
+  readonly metrics: Metrics;
   readonly onWebhookRefused?: (source: string, code: string) => void;
 }
 
-/** The HTTP surface: health, webhooks (and, later, the API), one error format everywhere. */
+/** The HTTP surface: health, metrics, webhooks (and, later, the API), one error format everywhere. */
 export function createHttpApp(deps: HttpDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   if (deps.config.trustProxy) app.set('trust proxy', deps.config.trustProxy);
   app.use(requestContext(deps.logger));
   app.use(healthRouter({ db: deps.db, store: deps.store }));
+  app.use(metricsRouter({ metrics: deps.metrics, token: deps.config.metrics.token }));
+  app.use(webhookCounter(deps.metrics, new Set(providerIngests(deps.config).keys())));
 
   const publicUrlOf = (req: Request): string =>
     // Behind a trusted proxy, Express derives protocol and host from X-Forwarded-Proto/Host;

@@ -6,6 +6,7 @@ import type { Clock } from '../clock';
 import type { RecordingsRepository } from '../db/recordings';
 import { toAppError } from '../errors';
 import type { Logger } from '../log/logger';
+import type { IngestMetrics } from '../metrics/metrics';
 import type { Resolution } from '../providers/types';
 import type { Job, JobStore } from '../queue/job-store';
 import type { JobLedger } from '../queue/ledger';
@@ -29,6 +30,7 @@ export interface IngestDeps {
   readonly config: Config;
   readonly clock: Clock;
   readonly logger: Logger;
+  readonly metrics?: IngestMetrics;
 }
 
 export interface Acceptance {
@@ -120,6 +122,7 @@ export class IngestService extends EventEmitter {
       // visible as failed until the sender delivers it again.
       await ledger.fail(held.id, claim.owner, { code: appError.code, message: appError.message }, null, clock.now()).catch(() => undefined);
       pipeline.stageLogger(held, input.requestId)('failed', { code: appError.code, reason: appError.message, retry: false });
+      this.deps.metrics?.ingestFinished({ source: held.source, outcome: 'failed', code: appError.code });
       throw appError;
     }
     const recording = await this.deps.recordings.get(held.recordingId);

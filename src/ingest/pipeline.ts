@@ -6,6 +6,7 @@ import type { Clock } from '../clock';
 import { AppError } from '../errors';
 import { safeFetch } from '../fetch/safe-fetch';
 import type { Logger } from '../log/logger';
+import type { IngestMetrics } from '../metrics/metrics';
 import type { ProviderIngest, Resolution, ResolveContext, SourceFetch } from '../providers/types';
 import type { Job } from '../queue/job-store';
 import type { JobLedger } from '../queue/ledger';
@@ -33,6 +34,8 @@ export interface PipelineDeps {
   readonly config: Config;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** Outcomes, durations and bytes of successful attempts; failures are reported by whoever decides on the retry. */
+  readonly metrics?: IngestMetrics;
 }
 
 /** Stage names, one log line each: ingest.<stage>. */
@@ -69,21 +72,24 @@ export class IngestPipeline extends EventEmitter {
     await provider.deleteAtSource(job.payload, this.context(job, provider, signal));
     await this.deps.ledger.succeed(job.id, owner, this.deps.clock.now());
     this.stageLogger(job)('deleted_at_source');
+    this.deps.metrics?.ingestFinished({ source: job.source, outcome: 'deleted_at_source' });
   }
 
   /** One attempt at a claimed fetch job. Throws on failure; the worker pool decides on retry. */
   async runFetchJob(job: Job, owner: string, signal: AbortSignal): Promise<void> {
     const provider = this.deps.providers.get(job.source);
     if (!provider) throw new AppError('E_PROVIDER_NOT_CONFIGURED', `no ingest handler for source ${job.source}`, { retryable: false });
+    const started = performance.now();
     this.stageLogger(job)('claimed', { attempt: job.attempts });
     const resolution = await provider.resolve(job.payload, this.context(job, provider, signal));
     if (resolution.kind === 'audio') this.stageLogger(job)('fetched', { contentType: resolution.audio.contentType });
-    await this.process(job, owner, resolution, signal, job.requestId);
+    await this.process(job, owner, resolution, signal, job.requestId, started);
   }
 
   /** Stores (or records, when there is no audio) a claimed job's recording and indexes it. */
-  async process(job: Job, owner: string, resolution: Resolution, signal: AbortSignal, requestId?: string | null): Promise<void> {
-    const { ledger, store, vault, config, clock } = this.deps;
+  async process(job: Job, owner: string, resolution: Resolution, signal: AbortSignal, requestId?: string | null, attemptStarted = performance.now()): Promise<void> {
+    const { ledger, store, vault, config, clock, metrics } = this.deps;
+    const seconds = (): number => (performance.now() - attemptStarted) / 1000;
     const log = this.stageLogger(job, requestId);
     await this.deleteAbandoned(job);
     const metadata = resolution.metadata;
@@ -94,6 +100,7 @@ export class IngestPipeline extends EventEmitter {
       const recording = buildRecording({ job, metadata, decision, sealed: null, status: resolution.status, reason: resolution.reason, ingestedAt, defaultCountry: config.defaultCountry });
       await ledger.complete(job.id, owner, recording, clock.now());
       log('not_stored', { status: resolution.status, reason: resolution.reason, category: decision.category });
+      metrics?.ingestFinished({ source: job.source, outcome: 'not_stored', seconds: seconds() });
       return;
     }
 
@@ -126,6 +133,7 @@ export class IngestPipeline extends EventEmitter {
       await ledger.complete(job.id, owner, recording, clock.now(), followUp);
       this.failpoint('ingest.after-index');
       log('indexed', { category: decision.category, retainUntil: decision.retainUntil.toISOString() });
+      metrics?.ingestFinished({ source: job.source, outcome: 'stored', seconds: seconds(), bytes: sealed.plaintextSize });
     } catch (error) {
       // Best effort: if this fails too, the key stays on the job and the next attempt removes it.
       await store.delete(storageKey).catch(() => undefined);

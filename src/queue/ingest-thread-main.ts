@@ -5,6 +5,7 @@ import { loadConfig } from '../../config';
 import { buildStorageAndKeys, createIngestWorker } from '../app';
 import { systemClock } from '../clock';
 import { createLogger } from '../log/logger';
+import { MetricsRelay } from '../metrics/metrics-relay';
 import type { ThreadMessage } from './ingest-threads';
 import { RemoteLedger } from './ledger-rpc';
 
@@ -21,9 +22,11 @@ async function main(): Promise<void> {
   const base = loadConfig(process.env);
   const config = { ...base, queue: { ...base.queue, workers } };
   const logger = createLogger({ level: config.logLevel, defaultMeta: { service: 'callvault', thread: `ingest-${index}` } });
-  const { store, keyring } = buildStorageAndKeys(config, logger, systemClock);
+  // Prometheus scrapes the main thread: this thread's metric events travel there.
+  const metrics = new MetricsRelay(parentPort!);
+  const { store, keyring } = buildStorageAndKeys(config, logger, systemClock, metrics);
   const ledger = new RemoteLedger(ledgerPort);
-  const { workers: pool } = createIngestWorker({ config, store, keyring, clock: systemClock, logger, ledger });
+  const { workers: pool } = createIngestWorker({ config, store, keyring, clock: systemClock, logger, ledger, metrics });
   pool.start();
   parentPort!.on('message', (message: ThreadMessage) => {
     if (message.type === 'nudge') pool.nudge();

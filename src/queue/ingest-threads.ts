@@ -2,6 +2,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import type { Logger } from '../log/logger';
+import type { IngestMetrics } from '../metrics/metrics';
+import { relayMetric } from '../metrics/metrics-relay';
 import type { JobLedger } from './ledger';
 import { serveLedger } from './ledger-rpc';
 
@@ -23,6 +25,8 @@ export interface IngestThreadsOptions {
   readonly logger: Logger;
   /** The database the threads record their work in (through this thread's connection). */
   readonly ledger: JobLedger;
+  /** Where the threads' metric events land (they post them to this thread; see metrics-relay.ts). */
+  readonly metrics?: IngestMetrics;
 }
 
 export type ThreadMessage = { type: 'nudge' } | { type: 'stop' };
@@ -81,6 +85,8 @@ export class IngestThreads {
       resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
     });
     this.threads[index] = thread;
+    const metrics = this.options.metrics;
+    if (metrics) thread.on('message', (message: unknown) => relayMetric(message, metrics));
     thread.on('error', (error) => {
       this.options.logger.error('ingest thread failed', { event: 'ingest.thread_failed', thread: index, error: error.message });
     });

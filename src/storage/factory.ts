@@ -2,11 +2,11 @@ import type { Config } from '../../config';
 import { LocalAdapter } from '../../storage-adapters/local';
 import type { S3Adapter } from '../../storage-adapters/s3';
 import type { StorageAdapter } from '../../storage-adapters/types';
-import { ObjectStore } from './object-store';
+import { ObjectStore, type StorageErrorObserver } from './object-store';
 
 /** The adapter named by CALLVAULT_STORAGE, behind the facade. */
-export function createObjectStore(config: Config): ObjectStore {
-  return new ObjectStore(createAdapter(config));
+export function createObjectStore(config: Config, onError?: StorageErrorObserver): ObjectStore {
+  return new ObjectStore(createAdapter(config), onError);
 }
 
 export function createAdapter(config: Config): StorageAdapter {

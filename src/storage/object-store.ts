@@ -42,11 +42,22 @@ export function toStorageError(error: unknown): AppError {
   return new AppError('E_STORAGE_UNAVAILABLE', `storage failed: ${(error as Error)?.message ?? String(error)}`, { cause: error });
 }
 
+/** Told about every failed storage operation (for metrics); must not throw. */
+export type StorageErrorObserver = (operation: 'put' | 'get' | 'head' | 'delete' | 'delete_many' | 'list', error: AppError) => void;
+
 export class ObjectStore {
-  constructor(readonly adapter: StorageAdapter) {}
+  constructor(
+    readonly adapter: StorageAdapter,
+    private readonly onError?: StorageErrorObserver,
+  ) {}
 
   get name(): string {
     return this.adapter.name;
+  }
+
+  /** The same facade (and error observer) over another adapter, e.g. one wrapping this one in a test. */
+  withAdapter(wrap: (adapter: StorageAdapter) => StorageAdapter): ObjectStore {
+    return new ObjectStore(wrap(this.adapter), this.onError);
   }
 
   /** A fresh object key: recordings/<2 hex>/<uuid>.cv (the fan-out keeps local folders small). */
@@ -63,7 +74,7 @@ export class ObjectStore {
     } catch (error) {
       // Adapters rethrow the body's own failure (a download cut short, a file that is not audio)
       // unchanged; only their own StorageAdapterErrors are storage faults.
-      if (error instanceof StorageAdapterError) throw toStorageError(error);
+      if (error instanceof StorageAdapterError) throw this.failed('put', error);
       throw error;
     }
   }
@@ -74,7 +85,7 @@ export class ObjectStore {
     try {
       return await this.adapter.get(key, range);
     } catch (error) {
-      throw toStorageError(error);
+      throw this.failed('get', error);
     }
   }
 
@@ -83,7 +94,7 @@ export class ObjectStore {
     try {
       return await this.adapter.head(key);
     } catch (error) {
-      throw toStorageError(error);
+      throw this.failed('head', error);
     }
   }
 
@@ -93,7 +104,7 @@ export class ObjectStore {
     try {
       await this.adapter.delete(key);
     } catch (error) {
-      throw toStorageError(error);
+      throw this.failed('delete', error);
     }
   }
 
@@ -102,7 +113,7 @@ export class ObjectStore {
     try {
       return await this.adapter.deleteMany(keys);
     } catch (error) {
-      throw toStorageError(error);
+      throw this.failed('delete_many', error);
     }
   }
 
@@ -110,12 +121,18 @@ export class ObjectStore {
     try {
       yield* this.adapter.list(prefix);
     } catch (error) {
-      throw toStorageError(error);
+      throw this.failed('list', error);
     }
   }
 
   async close(): Promise<void> {
     await this.adapter.close();
+  }
+
+  private failed(operation: Parameters<StorageErrorObserver>[0], error: unknown): AppError {
+    const appError = toStorageError(error);
+    this.onError?.(operation, appError);
+    return appError;
   }
 
   private check(key: string): void {

@@ -127,6 +127,16 @@ describe('callvault command line', () => {
 
     const status = await runCli(['keys', 'status'], nodeEnv);
     expect(status.stdout).toMatch(/encrypt only\s+1 recordings/);
+
+    // Rotation needs the private keys: on the ingest-only node it refuses, and generates nothing.
+    const rotate = await runCli(['keys', 'rotate', '--bits', '2048'], nodeEnv);
+    expect(rotate.code).toBe(1);
+    expect(rotate.stderr).toMatch(/holds only the public part .* run "callvault keys rotate" on a node that holds the private keys/);
+    expect(fs.readdirSync(ingestOnly).filter((name) => name.endsWith('.pem'))).toHaveLength(1);
+    const rotated = await runCli(['keys', 'rotate', '--bits', '2048'], { ...env, CALLVAULT_KEK: 'rsa', CALLVAULT_KEYS_DIR: full });
+    expect(rotated.code).toBe(0);
+    expect(rotated.stdout).toMatch(/generated rsa master key rk_\w+; it is now current/);
+    expect((await runCli(['verify', recordingId], { ...env, CALLVAULT_KEK: 'rsa', CALLVAULT_KEYS_DIR: full })).code).toBe(0);
   });
 
   it('storage check passes on the local folder', async () => {

@@ -4,7 +4,6 @@ import { loadConfig, type Config } from '../../config';
 import { buildParts, closeParts, createApp, type App } from '../../src/app';
 import { systemClock, type Clock } from '../../src/clock';
 import { createLogger, LogCapture } from '../../src/log/logger';
-import { ObjectStore } from '../../src/storage/object-store';
 import type { StorageAdapter } from '../../storage-adapters/types';
 import { createTestDatabase, type Backend, type TestDatabase } from './backends';
 import type { S3Server } from './s3rver';
@@ -83,7 +82,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   const logs = new LogCapture();
   const logger = createLogger({ level: 'debug', sink: logs });
   const built = buildParts(config, { logger, clock: options.clock ?? systemClock });
-  const parts = options.wrapAdapter ? { ...built, store: new ObjectStore(options.wrapAdapter(built.store.adapter)) } : built;
+  const parts = options.wrapAdapter ? { ...built, store: built.store.withAdapter(options.wrapAdapter) } : built;
   await parts.db.migrate();
   const app = createApp(parts);
   server.on('request', app.http);

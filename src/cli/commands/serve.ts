@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { describeConfig } from '../../../config';
 import { buildParts, closeParts, createApp } from '../../app';
 import { createLogger } from '../../log/logger';
+import { Metrics } from '../../metrics/metrics';
 import { IngestThreads } from '../../queue/ingest-threads';
 import { scheduleSweeps } from '../../retention/schedule';
 import { loadConfigOrExit } from '../context';
@@ -14,7 +15,8 @@ export function registerServe(program: Command): void {
     .action(async () => {
       const config = loadConfigOrExit();
       const logger = createLogger({ level: config.logLevel, defaultMeta: { service: 'callvault' } });
-      const parts = buildParts(config, { logger });
+      // Process figures (CPU, memory, event-loop lag) only where Prometheus scrapes: the server.
+      const parts = buildParts(config, { logger, metrics: new Metrics({ processMetrics: true }) });
       if (config.autoMigrate) {
         const applied = await parts.db.migrate();
         if (applied.length > 0) logger.info('database migrated', { event: 'db.migrated', applied });
@@ -33,7 +35,7 @@ export function registerServe(program: Command): void {
         server.listen(config.port, () => resolve());
       });
       // Ingest work runs in its own threads so that webhook acknowledgements never wait behind it.
-      const threads = config.queue.workers > 0 && config.queue.threads !== 0 ? new IngestThreads({ workers: config.queue.workers, threads: config.queue.threads ?? undefined, logger, ledger: app.ledger }) : null;
+      const threads = config.queue.workers > 0 && config.queue.threads !== 0 ? new IngestThreads({ workers: config.queue.workers, threads: config.queue.threads ?? undefined, logger, ledger: app.ledger, metrics: app.metrics }) : null;
       app.start({ workers: threads === null });
       if (threads) {
         threads.start();
