@@ -203,6 +203,18 @@ async function throughputRun(pbx: Pbx, dir: string, pgSchema?: string): Promise<
   }
 }
 
+async function rateRun(pbx: Pbx, dir: string, extra: Record<string, string>): Promise<number[]> {
+  const run = await startService(dir, extra);
+  try {
+    const burst = Array.from({ length: RATE * RATE_SECONDS }, (_, i) => event(i, `${pbx.url}/rec/${i}.wav`));
+    return await sendOpenLoop(run.service.url, burst, RATE);
+  } finally {
+    await run.db.destroy();
+    await run.service.kill('SIGTERM');
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const PG_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 async function pgReachable(): Promise<boolean> {
@@ -275,16 +287,16 @@ async function main(): Promise<void> {
 
     // B: acknowledgement latency at a fixed 500 events/s while the workers ingest.
     if (PHASES.has('rate')) {
-    const b = await startService(path.join(root, 'b'));
-    const burst = Array.from({ length: RATE * RATE_SECONDS }, (_, i) => event(i, `${pbx.url}/rec/${i}.wav`));
-    const latencies = await sendOpenLoop(b.service.url, burst, RATE);
-    await b.db.destroy();
-    await b.service.kill('SIGTERM');
-    fs.rmSync(path.join(root, 'b'), { recursive: true, force: true });
-    rows.push(
-      { figure: `ack latency p50 at ${RATE} events/s (ms)`, value: percentile(latencies, 50), target: '-', pass: true },
-      { figure: `ack latency p99 at ${RATE} events/s (ms)`, value: percentile(latencies, 99), target: '< 20 ms', pass: percentile(latencies, 99) < 20 },
-    );
+      // With the workers ingesting every event's five-minute recording at full speed (far more than the
+      // machine can store: the queue grows; the point is that acknowledgements stay fast), and with
+      // the acceptance path alone (workers off), so the two costs can be told apart.
+      const loaded = await rateRun(pbx, path.join(root, 'b'), {});
+      const alone = await rateRun(pbx, path.join(root, 'b2'), { CALLVAULT_WORKERS: '0' });
+      rows.push(
+        { figure: `ack latency p50 at ${RATE} events/s, workers ingesting (ms)`, value: percentile(loaded, 50), target: '-', pass: true },
+        { figure: `ack latency p99 at ${RATE} events/s, workers ingesting (ms)`, value: percentile(loaded, 99), target: '< 20 ms', pass: percentile(loaded, 99) < 20 },
+        { figure: `ack latency p99 at ${RATE} events/s, acceptance only (ms)`, value: percentile(alone, 99), target: '< 20 ms', pass: percentile(alone, 99) < 20 },
+      );
     }
 
     // C: peak memory while ingesting one 2-hour recording.
