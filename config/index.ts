@@ -52,6 +52,8 @@ const schema = z.object({
   limits: z.object({
     webhookBodyBytes: z.number().int().min(1024),
     audioBytes: z.number().int().min(1024),
+    concurrentUploads: z.number().int().min(1).max(256),
+    spoolBytes: z.number().int().min(1024),
   }),
   fetch: z.object({
     allowHosts: z.array(z.string().min(1)),

@@ -174,6 +174,8 @@ export const VARIABLES: readonly VariableSpec[] = [
   { env: 'CALLVAULT_CHUNK_SIZE', path: 'crypto.chunkSize', parse: integer(1024, 16 * 1024 * 1024), description: 'Plaintext bytes per authenticated chunk (new recordings only).' },
   { env: 'CALLVAULT_MAX_WEBHOOK_BYTES', path: 'limits.webhookBodyBytes', parse: bytes(1024), description: 'Largest webhook body without audio.' },
   { env: 'CALLVAULT_MAX_AUDIO_BYTES', path: 'limits.audioBytes', parse: bytes(1024), description: 'Largest recording accepted (upload or download).' },
+  { env: 'CALLVAULT_MAX_CONCURRENT_UPLOADS', path: 'limits.concurrentUploads', parse: integer(1, 256), description: 'Multipart uploads received at once (more are answered 503).' },
+  { env: 'CALLVAULT_MAX_SPOOL_BYTES', path: 'limits.spoolBytes', parse: bytes(1024), description: 'Audio held in the encrypted spool at once, across uploads (more is answered 503).' },
   { env: 'CALLVAULT_FETCH_ALLOW_HOSTS', path: 'fetch.allowHosts', parse: list, format: (v) => (v as string[]).join(','), description: 'Extra hosts audio may be fetched from; listed hosts may be loopback or private.' },
   { env: 'CALLVAULT_FETCH_TIMEOUT_MS', path: 'fetch.timeoutMs', parse: integer(100, 3_600_000), description: 'Connect and idle-read timeout for downloads.' },
   { env: 'CALLVAULT_WORKERS', path: 'queue.workers', parse: integer(0, 64), description: 'Ingest workers in this process (0: accept webhooks only).' },

@@ -1,11 +1,12 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { describeEachBackend } from '../helpers/backends';
 import { startFakeServer, type FakeServer } from '../helpers/http-server';
 import { countRows, objectKeys, readAudio, waitForJob, waitForRecording } from '../helpers/inspect';
-import { genericEvent, genericSignature, postGeneric, postGenericMultipart } from '../helpers/senders';
-import { GENERIC_SECRET, startTestApp, type TestApp } from '../helpers/test-app';
+import { genericEvent, genericSignature, multipartBody, postGeneric, postGenericMultipart } from '../helpers/senders';
+import { eventually, GENERIC_SECRET, startTestApp, type TestApp } from '../helpers/test-app';
 import { makeWav } from '../helpers/wav';
 
 describeEachBackend('generic webhook (JSON with recordingUrl)', (backend) => {
@@ -316,5 +317,84 @@ describeEachBackend('generic webhook (multipart with the audio)', (backend) => {
     expect(await objectKeys(t.app)).toEqual(before);
     expect(spoolFiles()).toEqual([]);
     expect((await fetch(`${t.url}/healthz`)).status).toBe(200);
+  });
+});
+
+describe('generic webhook (multipart): uploads in flight are bounded and cleaned up', () => {
+  let t: TestApp;
+  const wav = makeWav({ seconds: 2, frequency: 440 });
+
+  beforeAll(async () => {
+    t = await startTestApp({ env: { CALLVAULT_MAX_CONCURRENT_UPLOADS: '1', CALLVAULT_MAX_SPOOL_BYTES: String(wav.length * 2) } });
+  });
+  afterAll(async () => t?.close());
+
+  const spoolDir = () => path.join(t.dataDir, 'spool');
+  const spoolFiles = () => (fs.existsSync(spoolDir()) ? fs.readdirSync(spoolDir()) : []);
+  /** File descriptors of this process that point into the spool folder. */
+  const openSpoolFds = () =>
+    fs.readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return fs.readlinkSync(`/proc/self/fd/${fd}`).startsWith(spoolDir());
+      } catch {
+        return false;
+      }
+    });
+
+  /** Sends the headers and the first `sentBytes` of a signed multipart upload, then holds the connection open. */
+  function startUpload(event: unknown, audio: Buffer, sentBytes: number): { request: http.ClientRequest; rest: Buffer; response: Promise<http.IncomingMessage> } {
+    const { body, contentType } = multipartBody([
+      { name: 'event', value: JSON.stringify(event) },
+      { name: 'audio', value: audio, filename: 'call.wav', type: 'audio/wav' },
+    ]);
+    const request = http.request(`${t.url}/webhooks/generic`, {
+      method: 'POST',
+      headers: { 'content-type': contentType, 'content-length': body.length, 'x-callvault-signature': genericSignature(body) },
+    });
+    const response = new Promise<http.IncomingMessage>((resolve, reject) => {
+      request.on('response', resolve);
+      request.on('error', reject);
+    });
+    request.write(body.subarray(0, sentBytes));
+    return { request, rest: body.subarray(sentBytes), response };
+  }
+
+  it('a sender that disconnects mid-upload leaves no spool file and no open file behind, and nothing is stored', async () => {
+    const before = await objectKeys(t.app);
+    const event = genericEvent();
+    const upload = startUpload(event, wav, Math.floor(wav.length / 2));
+    upload.response.catch(() => undefined);
+    await eventually(async () => spoolFiles().length === 1, 5000, 'the upload to reach the spool');
+    upload.request.destroy();
+    await eventually(async () => spoolFiles().length === 0 && openSpoolFds().length === 0, 5000, 'the spool to be cleaned up');
+    expect(await objectKeys(t.app)).toEqual(before);
+    expect(await t.app.jobs.findBySource('generic', event.recordingId as string)).toBeNull();
+    // The slot it held is free again.
+    const next = await postGenericMultipart(t.url, genericEvent(), wav);
+    expect(next.status).toBe(202);
+  });
+
+  it('past the number of uploads at once, the sender is told 503 E_BUSY (retryable) and the first upload still completes', async () => {
+    const event = genericEvent();
+    const first = startUpload(event, wav, Math.floor(wav.length / 2));
+    await eventually(async () => spoolFiles().length === 1, 5000, 'the first upload to be in progress');
+    const second = await postGenericMultipart(t.url, genericEvent(), wav);
+    expect(second.status).toBe(503);
+    expect(await second.json()).toMatchObject({ code: 'E_BUSY' });
+    first.request.end(first.rest);
+    const response = await first.response;
+    expect(response.statusCode).toBe(202);
+    response.resume();
+    expect(await t.app.recordings.findBySource('generic', event.recordingId as string)).toMatchObject({ status: 'stored' });
+    expect(spoolFiles()).toEqual([]);
+  });
+
+  it('an upload larger than the spool budget is refused with 503 E_BUSY and its spool file removed', async () => {
+    const big = makeWav({ seconds: 5, frequency: 440 });
+    const response = await postGenericMultipart(t.url, genericEvent(), big);
+    expect(response.status).toBe(503);
+    expect(await response.json()).toMatchObject({ code: 'E_BUSY' });
+    await eventually(async () => spoolFiles().length === 0 && openSpoolFds().length === 0, 5000, 'the spool to be cleaned up');
+    expect((await postGenericMultipart(t.url, genericEvent(), wav)).status).toBe(202);
   });
 });

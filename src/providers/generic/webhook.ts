@@ -1,4 +1,4 @@
-import { Transform, type TransformCallback } from 'node:stream';
+import { pipeline, Transform, type TransformCallback, type Writable } from 'node:stream';
 import busboy from 'busboy';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { Config } from '../../../config';
@@ -30,6 +30,7 @@ export interface GenericWebhookDeps {
 export function genericWebhookRouter(deps: GenericWebhookDeps): Router {
   const router = express.Router();
   const rawJson = express.raw({ type: () => true, limit: deps.config.limits.webhookBodyBytes });
+  const budget = new UploadBudget(deps.config.limits.concurrentUploads, deps.config.limits.spoolBytes);
 
   router.post('/webhooks/generic', (req: Request, res: Response, next: NextFunction) => {
     const secret = deps.config.providers.generic.secret;
@@ -38,7 +39,7 @@ export function genericWebhookRouter(deps: GenericWebhookDeps): Router {
       const signature = parseSignatureHeader(req.get(SIGNATURE_HEADER));
       checkSignatureTime(signature, deps.clock.now());
       const check = new GenericSignatureCheck(secret, signature);
-      if (req.is('multipart/form-data')) return handleMultipart(req, check, deps);
+      if (req.is('multipart/form-data')) return handleMultipart(req, check, deps, budget);
       if (!req.is('application/json')) throw new AppError('E_UNSUPPORTED_MEDIA_TYPE', 'send application/json (with recordingUrl) or multipart/form-data (event + audio)');
       const raw = await readRaw(req, res, rawJson);
       check.update(raw);
@@ -65,25 +66,80 @@ function readRaw(req: Request, res: Response, parser: ReturnType<typeof express.
   });
 }
 
-/** Feeds every raw byte of the request to the signature check on its way to the parser. */
+/** Feeds every raw byte of the request to the signature check, counting it against the upload budget. */
 class SignatureTap extends Transform {
-  constructor(private readonly check: GenericSignatureCheck) {
+  constructor(
+    private readonly check: GenericSignatureCheck,
+    private readonly slot: UploadSlot,
+  ) {
     super();
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    try {
+      this.slot.count(chunk.length);
+    } catch (error) {
+      callback(error as Error);
+      return;
+    }
     this.check.update(chunk);
     callback(null, chunk);
   }
 }
 
-async function handleMultipart(req: Request, check: GenericSignatureCheck, deps: GenericWebhookDeps): Promise<Acceptance> {
+/**
+ * Uploads are spooled before their signature can be checked (it covers the whole body), so the
+ * room they take is bounded: at most this many at once, and their bytes together under a
+ * budget; past either, the sender gets 503 and retries later, as providers do.
+ */
+class UploadBudget {
+  active = 0;
+  bytes = 0;
+
+  constructor(
+    readonly maxUploads: number,
+    readonly maxBytes: number,
+  ) {}
+
+  enter(): UploadSlot {
+    if (this.active >= this.maxUploads) throw new AppError('E_BUSY', `${this.active} uploads are being received; try again shortly`);
+    this.active += 1;
+    return new UploadSlot(this);
+  }
+}
+
+/** One upload's share of the budget; `release` gives it back (once). */
+class UploadSlot {
+  private counted = 0;
+  private released = false;
+
+  constructor(private readonly budget: UploadBudget) {}
+
+  count(bytes: number): void {
+    this.counted += bytes;
+    this.budget.bytes += bytes;
+    if (this.budget.bytes > this.budget.maxBytes) throw new AppError('E_BUSY', 'too much audio is being received at once; try again shortly');
+  }
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.budget.active -= 1;
+    this.budget.bytes -= this.counted;
+  }
+}
+
+async function handleMultipart(req: Request, check: GenericSignatureCheck, deps: GenericWebhookDeps, budget: UploadBudget): Promise<Acceptance> {
   const { config } = deps;
+  const slot = budget.enter();
   let spool: EncryptedSpool | null = null;
+  const writers: Array<Promise<unknown>> = [];
   try {
-    const parts = await readParts(req, check, config, () => {
+    const parts = await readParts(req, check, slot, config, () => {
       spool = new EncryptedSpool(deps.spoolDir);
-      return spool;
+      const writer = spool.writer();
+      writers.push(writer.done.catch(() => undefined));
+      return writer;
     });
     check.verify();
     if (parts.eventText === null) throw new AppError('E_VALIDATION', 'event: the multipart body has no "event" part');
@@ -93,7 +149,10 @@ async function handleMultipart(req: Request, check: GenericSignatureCheck, deps:
     const audio = metadata.consent === 'declined' || !spool ? emptyStream() : (spool as EncryptedSpool).reader();
     return await deps.ingest.storeUpload({ metadata, audio, requestId: req.id });
   } finally {
+    // The spool file is closed before it is unlinked, whatever happened to the request.
+    await Promise.all(writers);
     (spool as EncryptedSpool | null)?.remove();
+    slot.release();
   }
 }
 
@@ -102,7 +161,17 @@ interface Parts {
   audioReceived: boolean;
 }
 
-function readParts(req: Request, check: GenericSignatureCheck, config: Config, openSpool: () => EncryptedSpool): Promise<Parts> {
+/**
+ * Reads the multipart body. Every link is a pipeline, so a client that disconnects part-way
+ * tears down the parser and the spool writer (its file closed) instead of leaving them open.
+ */
+function readParts(
+  req: Request,
+  check: GenericSignatureCheck,
+  slot: UploadSlot,
+  config: Config,
+  openSpool: () => { input: Writable; done: Promise<void> },
+): Promise<Parts> {
   return new Promise<Parts>((resolve, reject) => {
     const parts: Parts = { eventText: null, audioReceived: false };
     let failed: AppError | null = null;
@@ -143,22 +212,20 @@ function readParts(req: Request, check: GenericSignatureCheck, config: Config, o
         stream.resume();
         return;
       }
-      const { input, done } = openSpool().writer();
-      stream.pipe(input);
+      const { input, done } = openSpool();
+      pipeline(stream, input, () => undefined);
       pendingWrites.push(done.catch((error: unknown) => fail(new AppError('E_INTERNAL', `could not spool the upload: ${(error as Error).message}`))));
     });
     parser.on('filesLimit', () => fail(new AppError('E_VALIDATION', 'only one "audio" file may be sent')));
     parser.on('fieldsLimit', () => fail(new AppError('E_VALIDATION', 'only one "event" field may be sent')));
-    parser.on('error', (error: Error) => {
-      fail(new AppError('E_BAD_REQUEST', `malformed multipart body: ${error.message}`));
-      req.unpipe();
-      req.resume();
-      reject(failed);
-    });
     parser.on('close', () => {
       Promise.all(pendingWrites).then(() => (failed ? reject(failed) : resolve(parts)), reject);
     });
-    req.on('aborted', () => reject(new AppError('E_BAD_REQUEST', 'the client aborted the upload')));
-    req.pipe(new SignatureTap(check)).pipe(parser);
+    pipeline(req, new SignatureTap(check, slot), parser, (error) => {
+      if (!error) return;
+      const appError = error instanceof AppError ? error : new AppError('E_BAD_REQUEST', `the upload did not complete: ${error.message}`);
+      fail(appError);
+      reject(failed);
+    });
   });
 }
