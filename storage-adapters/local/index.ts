@@ -45,10 +45,10 @@ export class LocalAdapter implements StorageAdapter {
     const target = this.pathFor(key);
     // The writer's pid in the name lets a later start remove what a killed process left behind.
     const temp = path.join(this.root, INCOMING, `${process.pid}-${crypto.randomUUID()}.part`);
-    const sourceError = watchSourceError(body);
+    // flush: the file is fsync'd before it is closed, so the rename below publishes durable bytes.
+    const out = fs.createWriteStream(temp, { flags: 'wx', mode: 0o600, flush: true, highWaterMark: 256 * 1024 });
+    const sourceError = watchSourceError(body, out);
     try {
-      // flush: the file is fsync'd before it is closed, so the rename below publishes durable bytes.
-      const out = fs.createWriteStream(temp, { flags: 'wx', mode: 0o600, flush: true, highWaterMark: 256 * 1024 });
       await pipeline(body, out, { signal: options.signal } as { signal?: AbortSignal });
       const size = out.bytesWritten;
       await fsp.mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
@@ -56,7 +56,8 @@ export class LocalAdapter implements StorageAdapter {
       await syncDirectory(path.dirname(target));
       return { size };
     } catch (error) {
-      await fsp.rm(temp, { force: true });
+      // Best effort: when the folder itself is what failed, there is nothing to remove.
+      await fsp.rm(temp, { force: true }).catch(() => undefined);
       if (options.signal?.aborted) throw new StorageAdapterError('aborted', `upload of ${key} was aborted`, { cause: error });
       // A failure of the body itself (the download, the encryptor) is the caller's error, not storage's.
       if (sourceError.value) throw sourceError.value;

@@ -1,4 +1,4 @@
-import { Readable, Transform } from 'node:stream';
+import { pipeline, Readable, Transform } from 'node:stream';
 import {
   DeleteObjectCommand,
   DeleteObjectsCommand,
@@ -87,9 +87,9 @@ export class S3Adapter implements StorageAdapter {
         callback(null, chunk);
       },
     });
-    // An error of the body ends the upload, which then aborts itself at the server.
-    body.once('error', (error) => counted.destroy(error));
-    body.pipe(counted);
+    // Linked both ways: an error of the body ends the upload (which then aborts itself at the
+    // server), and a failed upload tears the body down so its producer stops and lets go.
+    pipeline(body, counted, () => undefined);
     const upload = new Upload({
       client: this.client,
       params: { Bucket: this.bucket, Key: objectKey, Body: counted, ContentType: 'application/octet-stream' },
@@ -106,9 +106,12 @@ export class S3Adapter implements StorageAdapter {
       const result = await upload.done();
       return { size, etag: 'ETag' in result && result.ETag ? result.ETag.replace(/"/g, '') : undefined };
     } catch (error) {
-      if (options.signal?.aborted) throw new StorageAdapterError('aborted', `upload of ${key} was aborted`, { cause: error });
-      if (sourceError.value) throw sourceError.value;
-      throw translate(error, key);
+      const failure = options.signal?.aborted
+        ? new StorageAdapterError('aborted', `upload of ${key} was aborted`, { cause: error })
+        : (sourceError.value ?? translate(error, key));
+      counted.destroy();
+      body.destroy();
+      throw failure;
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
     }

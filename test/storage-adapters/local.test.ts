@@ -88,4 +88,15 @@ describe('local adapter specifics', () => {
     const error = await adapter.put('x/y.bin', Readable.from([Buffer.from('x')])).catch((e: unknown) => e);
     expect((error as StorageAdapterError).kind).toBe('permission');
   });
+
+  it('a write that fails at the folder is a storage error, not mistaken for a failure of the body', async () => {
+    const adapter = new LocalAdapter({ root });
+    // The temporary folder replaced by a file: opening the temporary file fails (ENOTDIR).
+    fs.rmSync(path.join(root, '.incoming'), { recursive: true });
+    fs.writeFileSync(path.join(root, '.incoming'), 'x');
+    const body = Readable.from([Buffer.alloc(1024, 1)]);
+    const error = await adapter.put('x/y.bin', body).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StorageAdapterError);
+    expect(body.destroyed).toBe(true);
+  });
 });

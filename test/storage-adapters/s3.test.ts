@@ -63,6 +63,23 @@ describe('s3 adapter specifics', () => {
     await badKey.close();
   });
 
+  it('a failed upload tears its body down, so the producer stops instead of waiting forever', async () => {
+    const noBucket = new S3Adapter({ ...server.adapterOptions, bucket: 'no-such-bucket', partSizeBytes: 5 * 1024 * 1024 });
+    let produced = 0;
+    const endless = new Readable({
+      read() {
+        produced += 64 * 1024;
+        this.push(Buffer.alloc(64 * 1024, 1));
+      },
+    });
+    await expect(noBucket.put('endless.bin', endless)).rejects.toMatchObject({ kind: 'bucket' });
+    expect(endless.destroyed).toBe(true);
+    const producedAtFailure = produced;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(produced).toBe(producedAtFailure);
+    await noBucket.close();
+  });
+
   it('reports an unreachable endpoint as unavailable', async () => {
     const nowhere = new S3Adapter({ ...server.adapterOptions, endpoint: 'http://127.0.0.1:1' });
     await expect(nowhere.head('x.bin')).rejects.toMatchObject({ kind: 'unavailable' });
