@@ -108,6 +108,11 @@ export class IngestPipeline extends EventEmitter {
     const storageKey = job.pendingObjectKey;
     if (!storageKey) throw new AppError('E_INTERNAL', `job ${job.id} was claimed without an object key`);
     this.failpoint('ingest.after-pending');
+    // Once the index write has been attempted its outcome may be unknown (a lost connection can
+    // hide a commit), so from then on the object is deleted here only when the write certainly
+    // rolled back (the lease was lost). Otherwise, if the commit did not happen, the job is
+    // claimed again and that claim removes the object as abandoned.
+    let indexAttempted = false;
     try {
       const sniffer = new AudioSniffer();
       const plaintext = pipeline(resolution.audio.stream, sniffer, () => undefined);
@@ -130,13 +135,15 @@ export class IngestPipeline extends EventEmitter {
       const followUp = resolution.sourceDeletion
         ? { kind: 'delete' as const, purpose: 'source-delete' as const, source: job.source, sourceRecordingId: job.sourceRecordingId, recordingId: job.recordingId, payload: resolution.sourceDeletion, maxAttempts: config.queue.maxAttempts }
         : undefined;
+      indexAttempted = true;
       await ledger.complete(job.id, owner, recording, clock.now(), followUp);
       this.failpoint('ingest.after-index');
       log('indexed', { category: decision.category, retainUntil: decision.retainUntil.toISOString() });
       metrics?.ingestFinished({ source: job.source, outcome: 'stored', seconds: seconds(), bytes: sealed.plaintextSize });
     } catch (error) {
       // Best effort: if this fails too, the key stays on the job and the next attempt removes it.
-      await store.delete(storageKey).catch(() => undefined);
+      const rolledBack = !indexAttempted || (error instanceof AppError && error.code === 'E_JOB_LEASE_LOST');
+      if (rolledBack) await store.delete(storageKey).catch(() => undefined);
       throw error;
     }
   }
