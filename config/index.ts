@@ -212,10 +212,10 @@ function derive(raw: RawConfig, cwd: string, problems: ConfigProblem[]): Config 
       problems.push({ key: 'CALLVAULT_S3_SECRET_ACCESS_KEY', problem: 'required when CALLVAULT_S3_ACCESS_KEY_ID is set' });
     }
   }
-  if (!(raw.retention.defaultCategory in periods)) {
+  if (!Object.hasOwn(periods, raw.retention.defaultCategory)) {
     problems.push({ key: 'CALLVAULT_RETENTION_DEFAULT_CATEGORY', problem: `"${raw.retention.defaultCategory}" has no period in CALLVAULT_RETENTION_PERIODS` });
   }
-  if (raw.retention.unknownCategory !== null && !(raw.retention.unknownCategory in periods)) {
+  if (raw.retention.unknownCategory !== null && !Object.hasOwn(periods, raw.retention.unknownCategory)) {
     problems.push({ key: 'CALLVAULT_RETENTION_UNKNOWN_CATEGORY', problem: `"${raw.retention.unknownCategory}" has no period in CALLVAULT_RETENTION_PERIODS` });
   }
   if (raw.providers.twilio.deleteAtSource && !raw.providers.twilio.authToken) {

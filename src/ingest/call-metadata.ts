@@ -1,7 +1,7 @@
 import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js';
 import type { Config } from '../../config';
 import { AppError } from '../errors';
-import { addPeriod, formatPeriod } from '../retention/period';
+import { addPeriod, formatPeriod, periodOf } from '../retention/period';
 
 /**
  * What every source tells us about a call, once its own wire format is parsed: the generic
@@ -56,6 +56,27 @@ export interface RetentionDecision {
   readonly requestedCategory: string | null;
   readonly retainUntil: Date;
   readonly rule: string;
+  /** When the retention period runs from: the call's start, or the ingest time when the start is unknown or implausible. */
+  readonly retentionFrom: Date;
+  /** Why the source's start time was not used ('future' or 'before-2000'), or null when it was (or there was none). */
+  readonly callTimeAdjusted: 'future' | 'before-2000' | null;
+}
+
+/** A clock may be a little ahead of ours; a call starting later than this after its ingest is a wrong clock. */
+const FUTURE_TOLERANCE_MS = 24 * 3600 * 1000;
+/** Earlier than this, the start time is a clock that was never set (1970, 1900), not a call. */
+const EARLIEST_PLAUSIBLE_CALL = Date.UTC(2000, 0, 1);
+
+/**
+ * The start the retention period runs from. A misconfigured phone system's clock must not
+ * shorten retention (a 1970 date would be destroyed at the next sweep) or stretch it (a 2099
+ * date would be kept for decades), so such a start is replaced by the ingest time, and flagged.
+ */
+function retentionStart(startedAt: Date | null | undefined, ingestedAt: Date): { from: Date; adjusted: RetentionDecision['callTimeAdjusted'] } {
+  if (!startedAt) return { from: ingestedAt, adjusted: null };
+  if (startedAt.getTime() > ingestedAt.getTime() + FUTURE_TOLERANCE_MS) return { from: ingestedAt, adjusted: 'future' };
+  if (startedAt.getTime() < EARLIEST_PLAUSIBLE_CALL) return { from: ingestedAt, adjusted: 'before-2000' };
+  return { from: startedAt, adjusted: null };
 }
 
 /**
@@ -72,14 +93,14 @@ export function decideRetention(
   const wanted = requested?.trim().toLowerCase() || retention.defaultCategory;
   let category = wanted;
   let requestedCategory: string | null = null;
-  if (!(wanted in retention.periods)) {
+  if (!periodOf(retention.periods, wanted)) {
     if (!retention.unknownCategory) {
       throw new AppError('E_UNKNOWN_CATEGORY', `category "${wanted.slice(0, 40)}" is not configured; configured: ${Object.keys(retention.periods).join(', ')}`);
     }
     category = retention.unknownCategory;
     requestedCategory = wanted.slice(0, 32);
   }
-  const period = retention.periods[category]!;
-  const from = startedAt ?? ingestedAt;
-  return { category, requestedCategory, retainUntil: addPeriod(from, period), rule: `${category}=${formatPeriod(period)}` };
+  const period = periodOf(retention.periods, category)!;
+  const { from, adjusted } = retentionStart(startedAt, ingestedAt);
+  return { category, requestedCategory, retainUntil: addPeriod(from, period), rule: `${category}=${formatPeriod(period)}`, retentionFrom: from, callTimeAdjusted: adjusted };
 }

@@ -95,6 +95,17 @@ export class IngestPipeline extends EventEmitter {
     const metadata = resolution.metadata;
     const ingestedAt = clock.now();
     const decision = decideRetention(metadata.category, metadata.startedAt, ingestedAt, config.retention);
+    if (decision.callTimeAdjusted) {
+      this.deps.logger.warn('ingest.call_time_adjusted', {
+        event: 'ingest.call_time_adjusted',
+        recordingId: job.recordingId,
+        jobId: job.id,
+        source: job.source,
+        reason: decision.callTimeAdjusted,
+        retentionFrom: decision.retentionFrom.toISOString(),
+        detail: "the source's call start time is implausible (check the phone system's clock); retention runs from the ingest time",
+      });
+    }
 
     if (resolution.kind === 'no-audio') {
       const recording = buildRecording({ job, metadata, decision, sealed: null, status: resolution.status, reason: resolution.reason, ingestedAt, defaultCountry: config.defaultCountry });

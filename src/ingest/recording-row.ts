@@ -25,6 +25,8 @@ export function buildRecording(input: {
   const to = normaliseNumber(metadata.to, input.defaultCountry);
   const extra: Record<string, unknown> = { ...(metadata.extra ?? {}), retentionRule: decision.rule };
   if (decision.requestedCategory) extra.requestedCategory = decision.requestedCategory;
+  // The source's start time is kept as sent; the call time used for search and retention is not.
+  if (decision.callTimeAdjusted) extra.callTimeAdjusted = decision.callTimeAdjusted;
   return {
     id: job.recordingId,
     source: job.source,
@@ -41,7 +43,7 @@ export function buildRecording(input: {
     team: metadata.team ?? null,
     startedAt: metadata.startedAt ?? null,
     endedAt: metadata.endedAt ?? null,
-    callTime: metadata.startedAt ?? ingestedAt,
+    callTime: decision.retentionFrom,
     durationSec: metadata.durationSec ?? null,
     consent: metadata.consent ?? 'recorded',
     category: decision.category,

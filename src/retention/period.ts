@@ -18,6 +18,14 @@ export function parsePeriod(text: string): RetentionPeriod | null {
   return { amount, unit: match[2] as RetentionPeriod['unit'] };
 }
 
+/**
+ * The configured period of a category, or undefined. Own keys only: a category named after an
+ * Object property ("constructor", "__proto__") is not configured unless the practice configured it.
+ */
+export function periodOf(periods: Readonly<Record<string, RetentionPeriod>>, category: string): RetentionPeriod | undefined {
+  return Object.hasOwn(periods, category) ? periods[category] : undefined;
+}
+
 export function formatPeriod(period: RetentionPeriod): string {
   return `${period.amount}${period.unit}`;
 }

@@ -10,7 +10,7 @@ import type { RecordingsRepository } from '../db/recordings';
 import { AppError, toAppError } from '../errors';
 import type { Logger } from '../log/logger';
 import type { ObjectStore } from '../storage/object-store';
-import { addPeriod, formatPeriod } from './period';
+import { addPeriod, formatPeriod, periodOf } from './period';
 
 /**
  * Rolling destruction and what stops it. A sweep, alone in the whole cluster (a lease in the
@@ -94,7 +94,7 @@ export class RetentionService extends EventEmitter {
   async changeCategory(recordingId: string, category: string, reason: string, by: string): Promise<{ from: string; to: string; retainUntil: Date }> {
     const { config, recordings, repo, clock } = this.deps;
     const wanted = category.trim().toLowerCase();
-    const period = config.retention.periods[wanted];
+    const period = periodOf(config.retention.periods, wanted);
     if (!period) throw new AppError('E_UNKNOWN_CATEGORY', `category "${wanted.slice(0, 40)}" is not configured; configured: ${Object.keys(config.retention.periods).join(', ')}`);
     const recording = await recordings.get(recordingId);
     if (!recording) throw new AppError('E_RECORDING_NOT_FOUND', `no recording ${recordingId}`);
@@ -262,7 +262,7 @@ function isDeadLocalOwner(owner: string): boolean {
 }
 
 function ruleFor(config: Config, category: string): string {
-  const period = config.retention.periods[category];
+  const period = periodOf(config.retention.periods, category);
   return period ? `${category}=${formatPeriod(period)}` : category;
 }
 

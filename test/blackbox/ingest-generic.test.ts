@@ -128,6 +128,8 @@ describeEachBackend('generic webhook (JSON with recordingUrl)', (backend) => {
       ['no recordingUrl for a recorded call', () => ({ body: JSON.stringify(genericEvent()) }), 400, 'E_AUDIO_MISSING', /recordingUrl/],
       ['a file: URL', () => ({ body: JSON.stringify(genericEvent({ recordingUrl: 'file:///etc/passwd' })) }), 400, 'E_VALIDATION', /recordingUrl/],
       ['an unknown retention category', () => ({ body: JSON.stringify(genericEvent({ category: 'forever', recordingUrl: 'http://127.0.0.1/x' })) }), 422, 'E_UNKNOWN_CATEGORY', /forever/],
+      ['a category named after an Object property', () => ({ body: JSON.stringify(genericEvent({ category: 'constructor', recordingUrl: 'http://127.0.0.1/x' })) }), 422, 'E_UNKNOWN_CATEGORY', /constructor/],
+      ['a category of __proto__', () => ({ body: JSON.stringify(genericEvent({ category: '__proto__', recordingUrl: 'http://127.0.0.1/x' })) }), 422, 'E_UNKNOWN_CATEGORY', /__proto__/],
       ['a body over the configured limit', () => ({ body: JSON.stringify(genericEvent({ recordingUrl: 'http://127.0.0.1/x', team: 'x'.repeat(100), staff: Array.from({ length: 50 }, () => 'y'.repeat(100)) })) }), 413, 'E_PAYLOAD_TOO_LARGE', undefined],
       ['a content type that is neither JSON nor multipart', () => ({ body: 'eventId=1', contentType: 'application/x-www-form-urlencoded' }), 415, 'E_UNSUPPORTED_MEDIA_TYPE', undefined],
     ];
@@ -207,6 +209,25 @@ describeEachBackend('generic webhook (JSON with recordingUrl)', (backend) => {
       expect(await t.app.recordings.findBySource('generic', event.recordingId as string)).toBeNull();
       expect(await objectKeys(t.app)).toEqual(objectsBefore);
     });
+  });
+
+  it.each([
+    ['1970 (a clock never set)', '1970-01-01T00:00:05Z', 'before-2000'],
+    ['2099 (a clock far ahead)', '2099-03-01T10:00:00Z', 'future'],
+  ])('a start time of %s: retention runs from the ingest time, flagged and logged; the source value is kept', async (_name, startedAt, reason) => {
+    const event = genericEvent({ recordingUrl: `${pbx.url}/rec/clock.wav`, startedAt, endedAt: startedAt, category: 'admin' });
+    const before = Date.now();
+    expect((await postGeneric(t.url, event)).status).toBe(202);
+    const recording = await waitForRecording(t.app, 'generic', event.recordingId as string);
+    expect(recording.startedAt?.toISOString()).toBe(new Date(startedAt).toISOString());
+    expect(recording.metadata).toMatchObject({ callTimeAdjusted: reason });
+    // admin = 28 days, counted from when the recording arrived
+    const days = (recording.retainUntil.getTime() - before) / 86_400_000;
+    expect(days).toBeGreaterThan(27.99);
+    expect(days).toBeLessThan(28.01);
+    expect(recording.callTime.getTime()).toBeGreaterThanOrEqual(before - 1000);
+    const warning = t.logs.entries().find((line) => line.event === 'ingest.call_time_adjusted' && line.recordingId === recording.id);
+    expect(warning).toMatchObject({ level: 'warn', reason });
   });
 
   it('a download from a host that is not allowed is never attempted', async () => {
