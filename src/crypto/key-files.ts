@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Clock } from '../clock';
 import { AppError } from '../errors';
 import type { Logger } from '../log/logger';
-import { Keyring, LocalMasterKey, RsaMasterKey, type MasterKey, type MasterKeyKind } from './keyring';
+import { Keyring, LocalMasterKey, RsaMasterKey, type KeySource, type MasterKey, type MasterKeyKind } from './keyring';
 
 /**
  * The key folder:
@@ -61,11 +61,39 @@ export function loadKeyring(options: KeyFolderOptions): Keyring {
     }
   }
   const currentId = readCurrentKeyId(dir, keys);
+  assertCurrentKind(keys, currentId, kind);
+  return new Keyring(keys, currentId, keyFolderSource(options, currentId));
+}
+
+function assertCurrentKind(keys: readonly MasterKey[], currentId: string, kind: MasterKeyKind): void {
   const current = keys.find((key) => key.id === currentId)!;
   if (current.kind !== kind) {
     throw new AppError('E_KEY_FILE', `the current key ${currentId} is a ${current.kind} key but CALLVAULT_KEK=${kind}; generate a ${kind} key or change CALLVAULT_KEK`);
   }
-  return new Keyring(keys, currentId);
+}
+
+/**
+ * Re-reads the key folder for a running keyring. A folder that is mid-change or broken keeps
+ * the keys already loaded (logged, never thrown into a webhook or an export).
+ */
+function keyFolderSource(options: KeyFolderOptions, initialCurrent: string): KeySource {
+  const { dir, kind, logger } = options;
+  let current = initialCurrent;
+  return () => {
+    try {
+      const keys = readKeyFolder(dir);
+      const currentId = readCurrentKeyId(dir, keys);
+      assertCurrentKind(keys, currentId, kind);
+      if (currentId !== current) {
+        logger.info('master key changed: new recordings are wrapped under it', { event: 'keys.current_changed', keyId: currentId, previousKeyId: current });
+        current = currentId;
+      }
+      return { keys, currentId };
+    } catch (error) {
+      logger.warn('the key folder could not be re-read; keeping the keys already loaded', { event: 'keys.refresh_failed', code: (error as AppError).code, reason: (error as Error).message });
+      return null;
+    }
+  };
 }
 
 export function readKeyFolder(dir: string): MasterKey[] {
@@ -206,4 +234,12 @@ function writeFileAtomic(file: string, content: string, mode: number): void {
   }
   fs.chmodSync(temp, mode);
   fs.renameSync(temp, file);
+  // The rename is durable only once the folder itself is on disk: a key lost to a power cut
+  // after "generated" was printed would make every recording under it unreadable.
+  const dirFd = fs.openSync(path.dirname(file), 'r');
+  try {
+    fs.fsyncSync(dirFd);
+  } finally {
+    fs.closeSync(dirFd);
+  }
 }

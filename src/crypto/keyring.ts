@@ -120,12 +120,39 @@ export interface KeyStatus {
   readonly createdAt: Date | null;
 }
 
+/** Where a keyring re-reads its keys from (the key folder); null when the folder cannot be read now. */
+export type KeySource = () => { readonly keys: readonly MasterKey[]; readonly currentId: string } | null;
+
+/** How often a long-running process looks at the key folder for a new current key. */
+export const KEY_REFRESH_MS = 60_000;
+/** A key id not in the keyring re-reads the folder at most this often (a rotation run elsewhere just added it). */
+const MISSING_KEY_REFRESH_MS = 2_000;
+
 export class Keyring {
   private readonly keys = new Map<string, MasterKey>();
+  private lastRefresh = Date.now();
+  private lastMissRefresh = 0;
 
-  constructor(keys: readonly MasterKey[], private currentId: string) {
+  /**
+   * With a `source`, a running service follows `keys rotate` run beside it: new keys are picked
+   * up when a recording names one it does not know, and a new current key within a minute.
+   */
+  constructor(
+    keys: readonly MasterKey[],
+    private currentId: string,
+    private readonly source?: KeySource,
+  ) {
     for (const key of keys) this.keys.set(key.id, key);
     if (!this.keys.has(currentId)) throw new AppError('E_KEY_NOT_FOUND', `current master key ${currentId} is not in the keyring`);
+  }
+
+  /** Re-reads the key source: adds keys not yet known (none is ever dropped) and follows its current key. */
+  refresh(): void {
+    this.lastRefresh = Date.now();
+    const found = this.source?.();
+    if (!found) return;
+    for (const key of found.keys) if (!this.keys.has(key.id)) this.keys.set(key.id, key);
+    if (this.keys.has(found.currentId)) this.currentId = found.currentId;
   }
 
   get currentKeyId(): string {
@@ -137,11 +164,16 @@ export class Keyring {
   }
 
   wrap(dataKey: Buffer): WrappedDataKey {
+    if (this.source && Date.now() - this.lastRefresh >= KEY_REFRESH_MS) this.refresh();
     const key = this.keys.get(this.currentId)!;
     return { keyId: key.id, wrappedKey: key.wrap(dataKey) };
   }
 
   unwrap(keyId: string, wrappedKey: Buffer): Buffer {
+    if (!this.keys.has(keyId) && this.source && Date.now() - this.lastMissRefresh >= MISSING_KEY_REFRESH_MS) {
+      this.lastMissRefresh = Date.now();
+      this.refresh();
+    }
     const key = this.keys.get(keyId);
     if (!key) throw new AppError('E_KEY_NOT_FOUND', `master key ${keyId} is not in the key folder of this node`);
     return key.unwrap(wrappedKey);

@@ -1,6 +1,9 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Recording } from '../../src/db/recordings';
 import { describeEachBackend } from '../helpers/backends';
 import { runCli } from '../helpers/child';
+import { readAudio } from '../helpers/inspect';
 import { storeRecordings } from '../helpers/recordings';
 import { startTestApp, type TestApp } from '../helpers/test-app';
 
@@ -113,5 +116,49 @@ describeEachBackend('keys rotate', (backend) => {
     expect(result.code).toBe(0);
     expect(result.stdout).not.toMatch(/generated \w+ master key/);
     expect(result.stdout).toMatch(new RegExp(`every recording is now under ${key}`));
+  });
+
+  it('a running service follows a rotation run beside it: re-wrapped recordings stay readable at once, and new ones go under the new key', async () => {
+    const [before] = await storeRecordings(t.app, 2);
+    const oldKey = t.app.keyring.currentKeyId;
+    const result = await runCli(['keys', 'rotate'], t.env);
+    expect(result.code).toBe(0);
+    const newKey = /generated local master key (lk_\w+)/.exec(result.stdout)![1]!;
+    // The service never loaded the new key; reading a recording now under it must not need a restart.
+    const rewrapped = (await t.app.recordings.get(before!.id))!;
+    expect(rewrapped.keyId).toBe(newKey);
+    expect((await readAudio(t.app, rewrapped)).sha256).toBe(before!.sha256);
+    // The periodic look at the key folder (once a minute) makes it current for new recordings.
+    t.app.keyring.refresh();
+    expect(t.app.keyring.currentKeyId).toBe(newKey);
+    const [after] = await storeRecordings(t.app, 1);
+    expect(after!.keyId).toBe(newKey);
+    expect(t.app.keyring.get(oldKey)).toBeDefined();
+  });
+
+  it('--escrow writes a PKCS#12 copy of the new key (mode 0600) before re-wrapping, and it opens with the passphrase', async () => {
+    await storeRecordings(t.app, 1);
+    const escrow = path.join(t.dataDir, 'rotation-escrow.p12');
+    const passphraseFile = path.join(t.dataDir, 'escrow-passphrase');
+    fs.writeFileSync(passphraseFile, 'a passphrase for the practice safe\n', { mode: 0o600 });
+    const result = await runCli(['keys', 'rotate', '--escrow', escrow, '--passphrase-file', passphraseFile], t.env);
+    expect(result.code).toBe(0);
+    const newKey = /generated local master key (lk_\w+)/.exec(result.stdout)![1]!;
+    expect(result.stdout).toMatch(new RegExp(`escrow copy of ${newKey} written to`));
+    expect(result.stderr).not.toMatch(/exists only in/);
+    expect(fs.statSync(escrow).mode & 0o777).toBe(0o600);
+    const check = await runCli(['keys', 'import', escrow, '--dry-run', '--passphrase-file', passphraseFile], t.env);
+    expect(check.stdout).toMatch(/opens with this passphrase and holds 1 key/);
+    expect(check.stdout).toContain(newKey);
+    // Never over an existing file, and nothing generated when refused.
+    const again = await runCli(['keys', 'rotate', '--escrow', escrow, '--passphrase-file', passphraseFile], t.env);
+    expect(again.code).toBe(2);
+    expect((await runCli(['keys', 'status', '--json'], t.env)).stdout).toContain(`"current": "${newKey}"`);
+  });
+
+  it('without --escrow, the run warns that the new key exists only in the key folder', async () => {
+    const result = await runCli(['keys', 'rotate'], t.env);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toMatch(/warning: the new key lk_\w+ exists only in/);
   });
 });

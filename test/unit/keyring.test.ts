@@ -77,6 +77,33 @@ describe('local master keys', () => {
     expect(() => second.unwrap('lk_20260101_deadbeef', wrapped.wrappedKey)).toThrow(expect.objectContaining({ code: 'E_KEY_NOT_FOUND' }));
   });
 
+  it('a running keyring follows the folder: a new key is found when named, a new current key on refresh; a half-copied folder keeps what it has', () => {
+    const logs = new LogCapture();
+    const keyring = loadKeyring({ dir, kind: 'local', autoGenerate: true, clock, logger: createLogger({ sink: logs }) });
+    const first = keyring.currentKeyId;
+    // Another process (keys rotate) adds a key and wraps a data key under it.
+    const added = generateLocalKey(dir, clock);
+    const dataKey = crypto.randomBytes(32);
+    const wrapped = added.wrap(dataKey);
+    expect(keyring.unwrap(added.id, wrapped).equals(dataKey)).toBe(true);
+    expect(keyring.currentKeyId).toBe(first);
+
+    // `current` names a key whose file has not arrived yet: logged, and the keyring carries on as it was.
+    fs.writeFileSync(path.join(dir, 'current'), 'lk_20261121_00000000\n');
+    keyring.refresh();
+    expect(keyring.currentKeyId).toBe(first);
+    expect(logs.entries().some((entry) => entry.event === 'keys.refresh_failed')).toBe(true);
+
+    setCurrentKey(dir, added.id);
+    keyring.refresh();
+    expect(keyring.currentKeyId).toBe(added.id);
+    expect(keyring.wrap(dataKey).keyId).toBe(added.id);
+    expect(logs.entries().find((entry) => entry.event === 'keys.current_changed')).toMatchObject({ keyId: added.id, previousKeyId: first });
+    // No key is dropped, and no secret reaches the logs.
+    expect(keyring.get(first)).toBeDefined();
+    expect(logs.text()).not.toContain(added.exportSecret().toString('base64'));
+  });
+
   it('a recording written under the wrong master key cannot be read: wrong key is a typed error, never audio', async () => {
     const { dir: objects, cleanup: done } = tempDir('callvault-objects');
     try {

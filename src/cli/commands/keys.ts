@@ -75,12 +75,18 @@ export function registerKeys(program: Command): void {
     .option('--max-batches <n>', 'stop after this many batches (run again later to continue)')
     .option('--current', 'generate no key: re-wrap under the key that is already current (after "keys generate" was copied to every node)')
     .option('--bits <bits>', 'RSA modulus length of the new key (CALLVAULT_KEK=rsa)', '3072')
+    .option('--escrow <file.p12>', 'write a PKCS#12 escrow copy of the new key here before any recording is re-wrapped under it')
+    .option('--passphrase-file <file>', 'passphrase for --escrow (otherwise standard input, or a prompt at a terminal)')
     .option('--json', 'print the result as JSON')
-    .action(async (options: { batchSize: string; maxBatches?: string; current?: boolean; bits: string; json?: boolean }) => {
+    .action(async (options: { batchSize: string; maxBatches?: string; current?: boolean; bits: string; escrow?: string; passphraseFile?: string; json?: boolean }) => {
       const batchSize = positiveInteger(options.batchSize, '--batch-size');
       const maxBatches = options.maxBatches === undefined ? undefined : positiveInteger(options.maxBatches, '--max-batches');
+      if (options.escrow && options.current) throw new CommandFailure('--escrow goes with a new key; with --current, escrow the key with "callvault keys export"', EXIT_USAGE);
+      if (options.escrow && fs.existsSync(options.escrow)) throw new CommandFailure(`${options.escrow} exists; choose a new file for the escrow copy`, EXIT_USAGE);
       const config = loadConfigOrExit();
       const bits = parseBits(options.bits, config.keys.kek);
+      // Asked first, so a mistyped passphrase leaves no spare key behind.
+      const escrowPassphrase = options.escrow ? await readPassphrase({ file: options.passphraseFile, confirm: true, prompt: 'Passphrase for the escrow file: ' }) : null;
       await withApp(async (app) => {
         const wrappedKeys = new WrappedKeysRepository(app.db);
         const dir = config.keys.dir;
@@ -99,6 +105,14 @@ export function registerKeys(program: Command): void {
           status(options.json, `resuming the rotation to ${previous} started ${unfinished.startedAt}: ${await wrappedKeys.countNotUnder(previous)} recording(s) still to re-wrap; no new key is generated`);
         } else {
           const key = generateKey(config.keys.kek, dir, bits);
+          if (options.escrow && escrowPassphrase) {
+            // Escrowed before it becomes current: from the first re-wrapped recording on, losing
+            // the key folder without this copy would lose those recordings.
+            writePrivateFile(options.escrow, exportKeys([key], escrowPassphrase), false);
+            status(options.json, `escrow copy of ${key.id} written to ${options.escrow}`);
+          } else {
+            process.stderr.write(`callvault: warning: the new key ${key.id} exists only in ${dir} until you escrow it ("callvault keys export --pkcs12 <file>") and back the folder up\n`);
+          }
           // Recorded before the key becomes current: a run killed in between leaves a spare key, never a rotation nobody resumes.
           writeRotationMarker(dir, { to: key.id, startedAt: app.clock.now().toISOString() });
           setCurrentKey(dir, key.id);
@@ -135,9 +149,10 @@ export function registerKeys(program: Command): void {
           } else if (result.stoppedEarly) {
             print(`stopped after ${result.batches} batch(es) as asked: ${result.remaining} recording(s) still under older keys; run "callvault keys rotate" again to continue.`);
           } else {
-            print(`${result.remaining} recording(s) are still under older keys (failures above, or stored meanwhile by a serve process that has not been restarted); fix, restart serve, and run "callvault keys rotate" again.`);
+            print(`${result.remaining} recording(s) are still under older keys (failures above, or stored meanwhile by a serve process that had not yet picked up the new key); run "callvault keys rotate" again in a minute.`);
           }
-          print('Restart "callvault serve" on every node so that new recordings are wrapped with the new key, and escrow it: "callvault keys export --pkcs12 <file>".');
+          print('A running "callvault serve" on this node picks up the new key within a minute; copy it to other nodes\' key folders.');
+          if (!options.escrow) print('Escrow it: "callvault keys export --pkcs12 <file>".');
         }
         if (result.failures.length > 0) throw new CommandFailure(`${result.failures.length} recording(s) could not be re-wrapped`);
       });
@@ -237,9 +252,10 @@ function status(json: boolean | undefined, line: string): void {
 function writePrivateFile(file: string, content: Buffer, force: boolean): void {
   const fd = fs.openSync(file, force ? 'w' : 'wx', 0o600);
   try {
+    // An existing file keeps its old mode on open: tighten it before a key byte goes in.
+    fs.fchmodSync(fd, 0o600);
     fs.writeSync(fd, content);
     fs.fsyncSync(fd);
-    fs.fchmodSync(fd, 0o600);
   } finally {
     fs.closeSync(fd);
   }
