@@ -276,6 +276,20 @@ export class RetentionRepository {
     });
   }
 
+  /**
+   * Failed jobs keep their delivery (the event, with numbers and names) so that IT support can
+   * put them back in the queue. Past `finishedBefore` no recording could still be kept, so the
+   * personal data goes: the row stays (id, source, error) to show that a delivery failed.
+   */
+  async scrubFailedJobPayloads(finishedBefore: Date, now: Date): Promise<number> {
+    const { codec, knex } = this.db;
+    return knex('jobs')
+      .where({ status: 'failed' })
+      .andWhere('finished_at', '<', codec.time(finishedBefore))
+      .andWhereNot('payload', codec.json({}))
+      .update({ payload: codec.json({}), updated_at: codec.time(now) });
+  }
+
   async startSweep(sweep: { id: string; owner: string; trigger: string; dryRun: boolean }, now: Date): Promise<void> {
     await this.db.knex('sweeps').insert({ id: sweep.id, owner: sweep.owner, trigger: sweep.trigger, dry_run: sweep.dryRun, started_at: this.db.codec.time(now) });
   }

@@ -26,6 +26,17 @@ export function periodOf(periods: Readonly<Record<string, RetentionPeriod>>, cat
   return Object.hasOwn(periods, category) ? periods[category] : undefined;
 }
 
+/** The longest of the periods, by the date it reaches from `at`. */
+export function longestPeriod(periods: Readonly<Record<string, RetentionPeriod>>, at: Date): RetentionPeriod {
+  const all = Object.values(periods);
+  return all.reduce((longest, period) => (addPeriod(at, period) > addPeriod(at, longest) ? period : longest), all[0]!);
+}
+
+/** `at` moved back by the period (calendar months, as addPeriod). */
+export function subtractPeriod(at: Date, period: RetentionPeriod): Date {
+  return addPeriod(at, { amount: -period.amount, unit: period.unit });
+}
+
 export function formatPeriod(period: RetentionPeriod): string {
   return `${period.amount}${period.unit}`;
 }

@@ -10,7 +10,7 @@ import type { RecordingsRepository } from '../db/recordings';
 import { AppError, toAppError } from '../errors';
 import type { Logger } from '../log/logger';
 import type { ObjectStore } from '../storage/object-store';
-import { addPeriod, formatPeriod, periodOf } from './period';
+import { addPeriod, formatPeriod, longestPeriod, periodOf, subtractPeriod } from './period';
 
 /**
  * Rolling destruction and what stops it. A sweep, alone in the whole cluster (a lease in the
@@ -146,6 +146,7 @@ export class RetentionService extends EventEmitter {
     const failed: Array<{ recordingId: string; code: string; message: string }> = [];
     let destroyed = 0;
     let eligible = 0;
+    let scrubbedJobs = 0;
     try {
       await repo.startSweep({ id: sweepId, owner: this.owner, trigger: options.trigger ?? 'command', dryRun }, now);
       eligible = (await repo.countDue(now)) + (await repo.countUnfinished());
@@ -163,11 +164,12 @@ export class RetentionService extends EventEmitter {
         options.onProgress?.({ done: Math.min(handled, eligible), total: eligible });
       }
       if (leaseLost) failed.push({ recordingId: '-', code: 'E_SWEEP_RUNNING', message: 'the sweep lease was lost (this process stalled); stopped early, the next sweep continues' });
+      else scrubbedJobs = await repo.scrubFailedJobPayloads(subtractPeriod(now, longestPeriod(this.deps.config.retention.periods, now)), now);
     } finally {
       clearInterval(renewal);
       const problems = failed.map((f) => `${f.recordingId}: ${f.code}: ${f.message}`);
       await repo.finishSweep(sweepId, { eligible, destroyed, failed: failed.length, held, problems }, clock.now()).catch(() => undefined);
-      if (destroyed > 0) await this.deps.db.purgeErased().catch(() => undefined);
+      if (destroyed > 0 || scrubbedJobs > 0) await this.deps.db.purgeErased().catch(() => undefined);
       await leases.release(SWEEP_LEASE, this.owner).catch(() => undefined);
     }
     const summary: SweepSummary = { sweepId, dryRun, skipped: null, startedAt: now, eligible, destroyed, failed, held, wouldDestroy: [], durationMs: performance.now() - started };
@@ -178,6 +180,7 @@ export class RetentionService extends EventEmitter {
       destroyed,
       failed: failed.length,
       held,
+      scrubbedJobs,
       ms: Math.round(summary.durationMs),
     });
     this.emit('sweep-finished', summary);

@@ -125,6 +125,28 @@ for (const storage of ['local', 's3'] as const) {
       expect((await t.app.recordings.get(recording.id))?.status).toBe('destroyed');
     });
 
+    it('a failed delivery keeps its event for a retry until the longest retention period has passed since it failed, then loses it', async () => {
+      const payload = { event: { from: TEST_CALLER.number, parties: [{ name: TEST_CALLER.name }] } };
+      const failedAt = clock.now();
+      const { job } = await t.app.jobs.enqueue(
+        { kind: 'fetch', source: 'generic', sourceRecordingId: `failed-${failedAt.getTime()}`, payload, maxAttempts: 1 },
+        failedAt,
+        { owner: 'test-worker', leaseMs: 60_000, objectKey: t.app.store.newRecordingKey() },
+      );
+      expect(await t.app.jobs.fail(job.id, 'test-worker', { code: 'E_SOURCE_NOT_FOUND', message: 'the provider answered 404' }, null, failedAt)).toBe(true);
+
+      // 36 months (the longest configured period) less a day: still there for IT support to retry.
+      clock.set(addPeriod(failedAt, parsePeriod('36m')!).getTime() - DAY);
+      await t.app.retention.sweep();
+      expect((await t.app.jobs.get(job.id))?.payload).toEqual(payload);
+
+      clock.set(addPeriod(failedAt, parsePeriod('36m')!).getTime() + DAY);
+      await t.app.retention.sweep();
+      const scrubbed = await t.app.jobs.get(job.id);
+      expect(scrubbed).toMatchObject({ status: 'failed', payload: {}, lastErrorCode: 'E_SOURCE_NOT_FOUND' });
+      expect(JSON.stringify(await t.app.db.knex('jobs').where({ id: job.id }))).not.toContain(TEST_CALLER.name);
+    });
+
     it('a dry run lists what would go and changes nothing', async () => {
       const recording = await ingestRecording(t.app, { category: 'admin', startedAt: new Date(clock.now().getTime() - 30 * DAY) });
       const summary = await t.app.retention.sweep({ dryRun: true });
