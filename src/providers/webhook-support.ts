@@ -40,3 +40,33 @@ export function callbackQuery(req: Request): CallbackQuery {
 export function rawBody(req: Request): Buffer {
   return Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
 }
+
+/** A JSON webhook body, parsed; not JSON is E_BAD_REQUEST, and so is a NUL character anywhere in it. */
+export function parseJsonBody(body: Buffer): unknown {
+  let json: unknown;
+  try {
+    json = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new AppError('E_BAD_REQUEST', 'the body is not valid JSON');
+  }
+  refuseNulCharacters(json);
+  return json;
+}
+
+/**
+ * Refuses a NUL character in any text of a delivery: no phone system sends one, PostgreSQL
+ * cannot store one, and a name cut short at it would not be found by a search.
+ */
+export function refuseNulCharacters(value: unknown, where = '(body)'): void {
+  if (typeof value === 'string') {
+    if (value.includes('\u0000')) throw new AppError('E_BAD_REQUEST', `${where}: contains a NUL character`);
+  } else if (Array.isArray(value)) {
+    value.forEach((item, index) => refuseNulCharacters(item, `${where === '(body)' ? '' : `${where}.`}${index}`));
+  } else if (value !== null && typeof value === 'object') {
+    for (const [key, item] of Object.entries(value)) {
+      const path = where === '(body)' ? key : `${where}.${key}`;
+      if (key.includes('\u0000')) throw new AppError('E_BAD_REQUEST', `${where}: a field name contains a NUL character`);
+      refuseNulCharacters(item, path);
+    }
+  }
+}

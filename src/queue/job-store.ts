@@ -117,10 +117,26 @@ export class JobStore {
         const results = await this.db.scheduled('urgent', () => this.insertBatch(batch));
         batch.forEach((entry, index) => entry.resolve(results[index]!));
       } catch (error) {
-        for (const entry of batch) entry.reject(error);
+        if (batch.length === 1) batch[0]!.reject(error);
+        else await this.insertOneByOne(batch);
       }
     }
     this.flushing = false;
+  }
+
+  /**
+   * The batch statement failed as a whole: one delivery the database refused must not cost the
+   * others theirs, so each is tried alone and only the ones that fail alone are refused.
+   */
+  private async insertOneByOne(batch: readonly PendingEnqueue[]): Promise<void> {
+    for (const entry of batch) {
+      try {
+        const [result] = await this.db.scheduled('urgent', () => this.insertBatch([entry]));
+        entry.resolve(result!);
+      } catch (error) {
+        entry.reject(error);
+      }
+    }
   }
 
   /**

@@ -1,6 +1,5 @@
-import crypto from 'node:crypto';
-import os from 'node:os';
 import type { Clock } from '../clock';
+import { newOwnerId } from '../process-owner';
 import { isOurSideFailure, toAppError, type AppError } from '../errors';
 import type { Logger } from '../log/logger';
 import type { Job } from './job-store';
@@ -47,7 +46,7 @@ export class WorkerPool {
   private readonly loops: Promise<void>[] = [];
   private wakers: Array<() => void> = [];
   private readonly inFlight = new Set<AbortController>();
-  private readonly instance = `${os.hostname()}-${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
+  private readonly instance = newOwnerId();
   private lastHousekeeping = 0;
 
   constructor(private readonly options: WorkerPoolOptions) {}

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import os from 'node:os';
+import { isDeadLocalOwner, newOwnerId } from '../process-owner';
 import type { Config } from '../../config';
 import type { Clock } from '../clock';
 import type { Database } from '../db/database';
@@ -61,7 +61,7 @@ export interface RetentionDeps {
 }
 
 export class RetentionService extends EventEmitter {
-  private readonly owner = `${os.hostname()}-${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
+  private readonly owner = newOwnerId();
 
   constructor(private readonly deps: RetentionDeps) {
     super();
@@ -247,20 +247,6 @@ export class RetentionService extends EventEmitter {
   /** Crash-safety tests (CALLVAULT_FAILPOINT): die here as a power cut would. */
   private failpoint(name: NonNullable<Config['failpoint']>): void {
     if (this.deps.config.failpoint === name) process.kill(process.pid, 'SIGKILL');
-  }
-}
-
-/** Owners are "<host>-<pid>-<random>"; true when that host is this one and that pid is not running. */
-function isDeadLocalOwner(owner: string): boolean {
-  const match = /^(.*)-(\d+)-[0-9a-f]{6}$/.exec(owner);
-  if (!match || match[1] !== os.hostname()) return false;
-  const pid = Number(match[2]);
-  if (pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ESRCH';
   }
 }
 

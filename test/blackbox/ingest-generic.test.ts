@@ -128,6 +128,7 @@ describeEachBackend('generic webhook (JSON with recordingUrl)', (backend) => {
       ['no recordingUrl for a recorded call', () => ({ body: JSON.stringify(genericEvent()) }), 400, 'E_AUDIO_MISSING', /recordingUrl/],
       ['a file: URL', () => ({ body: JSON.stringify(genericEvent({ recordingUrl: 'file:///etc/passwd' })) }), 400, 'E_VALIDATION', /recordingUrl/],
       ['an unknown retention category', () => ({ body: JSON.stringify(genericEvent({ category: 'forever', recordingUrl: 'http://127.0.0.1/x' })) }), 422, 'E_UNKNOWN_CATEGORY', /forever/],
+      ['a NUL character in a name', () => ({ body: JSON.stringify(genericEvent({ recordingUrl: 'http://127.0.0.1/x', parties: [{ name: 'Jane\u0000Patient' }] })) }), 400, 'E_BAD_REQUEST', /parties\.0\.name: contains a NUL character/],
       ['a category named after an Object property', () => ({ body: JSON.stringify(genericEvent({ category: 'constructor', recordingUrl: 'http://127.0.0.1/x' })) }), 422, 'E_UNKNOWN_CATEGORY', /constructor/],
       ['a category of __proto__', () => ({ body: JSON.stringify(genericEvent({ category: '__proto__', recordingUrl: 'http://127.0.0.1/x' })) }), 422, 'E_UNKNOWN_CATEGORY', /__proto__/],
       ['a body over the configured limit', () => ({ body: JSON.stringify(genericEvent({ recordingUrl: 'http://127.0.0.1/x', team: 'x'.repeat(100), staff: Array.from({ length: 50 }, () => 'y'.repeat(100)) })) }), 413, 'E_PAYLOAD_TOO_LARGE', undefined],

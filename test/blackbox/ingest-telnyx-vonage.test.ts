@@ -126,6 +126,19 @@ describeEachBackend('Telnyx call.recording.saved', (backend) => {
     const response = await postTelnyx(t.url, fake, event);
     expect(response.status).toBe(400);
     expect(((await response.json()) as { message: string }).message).toMatch(/recording_urls/);
+
+    // An id longer than the index keeps is refused by name, not a database error later.
+    const long = saved();
+    (long.event.data as { payload: Record<string, unknown> }).payload.recording_id = 'r'.repeat(300);
+    const tooLong = await postTelnyx(t.url, fake, long.event);
+    expect(tooLong.status).toBe(400);
+    expect(((await tooLong.json()) as { message: string }).message).toMatch(/recording_id/);
+
+    const nul = saved({ from: '+447700900123\u0000' });
+    const withNul = await postTelnyx(t.url, fake, nul.event);
+    expect(withNul.status).toBe(400);
+    expect(await withNul.json()).toMatchObject({ code: 'E_BAD_REQUEST', message: expect.stringMatching(/data\.payload\.from: contains a NUL character/) });
+    expect(await t.app.jobs.findBySource('telnyx', nul.id)).toBeNull();
   });
 });
 

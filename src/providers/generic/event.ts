@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AppError } from '../../errors';
+import { refuseNulCharacters } from '../webhook-support';
 import type { CallMetadata } from '../../ingest/call-metadata';
 
 /**
@@ -51,6 +52,7 @@ export function parseGenericEvent(raw: string): GenericEvent {
 }
 
 export function validateGenericEvent(json: unknown): GenericEvent {
+  refuseNulCharacters(json);
   const result = genericEventSchema.safeParse(json);
   if (!result.success) throw new AppError('E_VALIDATION', describeIssues(result.error), { details: { fields: fieldsOf(result.error) } });
   const event = result.data;

@@ -6,7 +6,7 @@ import { AppError } from '../../errors';
 import { decideRetention } from '../../ingest/call-metadata';
 import type { IngestService } from '../../ingest/ingest-service';
 import { describeIssues } from '../generic/event';
-import { callbackQuery, rawBody, respond } from '../webhook-support';
+import { callbackQuery, parseJsonBody, rawBody, respond } from '../webhook-support';
 import { telnyxPublicKey, verifyTelnyxSignature } from './signature';
 
 /**
@@ -23,6 +23,8 @@ export interface TelnyxWebhookDeps {
 }
 
 const optional = z.string().trim().max(512).nullish();
+/** Ids are kept in the index's 255-character columns. */
+const optionalId = z.string().trim().max(255).nullish();
 
 export const telnyxEventSchema = z.object({
   data: z.object({
@@ -31,8 +33,8 @@ export const telnyxEventSchema = z.object({
     occurred_at: optional,
     payload: z
       .object({
-        recording_id: optional,
-        call_session_id: optional,
+        recording_id: optionalId,
+        call_session_id: optionalId,
         call_leg_id: optional,
         call_control_id: optional,
         connection_id: optional,
@@ -60,12 +62,7 @@ export function telnyxWebhookRouter(deps: TelnyxWebhookDeps): Router {
       if (!publicKey) throw new AppError('E_PROVIDER_NOT_CONFIGURED', 'the Telnyx webhook is not configured (set CALLVAULT_TELNYX_PUBLIC_KEY)');
       const body = rawBody(req);
       verifyTelnyxSignature(publicKey, req.get('telnyx-signature-ed25519'), req.get('telnyx-timestamp'), body, deps.clock.now());
-      let json: unknown;
-      try {
-        json = JSON.parse(body.toString('utf8'));
-      } catch {
-        throw new AppError('E_BAD_REQUEST', 'the body is not valid JSON');
-      }
+      const json = parseJsonBody(body);
       const parsed = telnyxEventSchema.safeParse(json);
       if (!parsed.success) throw new AppError('E_VALIDATION', describeIssues(parsed.error));
       const event = parsed.data;

@@ -4,7 +4,7 @@ import type { Clock } from '../../clock';
 import { AppError } from '../../errors';
 import { decideRetention } from '../../ingest/call-metadata';
 import type { IngestService } from '../../ingest/ingest-service';
-import { callbackQuery, rawBody, respond } from '../webhook-support';
+import { callbackQuery, rawBody, refuseNulCharacters, respond } from '../webhook-support';
 import { parseForm, verifyTwilioSignature } from './signature';
 
 /**
@@ -39,6 +39,7 @@ export function twilioWebhookRouter(deps: TwilioWebhookDeps): Router {
       const body = rawBody(req).toString('utf8');
       const params = parseForm(body);
       verifyTwilioSignature(authToken, req.get('x-twilio-signature'), deps.publicUrlOf(req), params);
+      refuseNulCharacters(Object.fromEntries(params));
 
       const field = (name: string): string | null => params.get(name)?.[0]?.trim() || null;
       const status = field('RecordingStatus');

@@ -6,7 +6,7 @@ import { AppError } from '../../errors';
 import { decideRetention } from '../../ingest/call-metadata';
 import type { IngestService } from '../../ingest/ingest-service';
 import { describeIssues } from '../generic/event';
-import { callbackQuery, rawBody, respond } from '../webhook-support';
+import { callbackQuery, parseJsonBody, rawBody, respond } from '../webhook-support';
 import { verifyVonageWebhook } from './jwt';
 
 /** POST /webhooks/vonage: the Voice API `record` event (JSON), signed with an HS256 JWT. */
@@ -42,12 +42,7 @@ export function vonageWebhookRouter(deps: VonageWebhookDeps): Router {
       if (!secret) throw new AppError('E_PROVIDER_NOT_CONFIGURED', 'the Vonage webhook is not configured (set CALLVAULT_VONAGE_SIGNATURE_SECRET)');
       const body = rawBody(req);
       await verifyVonageWebhook(secret, req.get('authorization'), body, deps.clock.now());
-      let json: unknown;
-      try {
-        json = JSON.parse(body.toString('utf8'));
-      } catch {
-        throw new AppError('E_BAD_REQUEST', 'the body is not valid JSON');
-      }
+      const json = parseJsonBody(body);
       const parsed = vonageRecordSchema.safeParse(json);
       if (!parsed.success) throw new AppError('E_VALIDATION', describeIssues(parsed.error));
       const query = callbackQuery(req);
