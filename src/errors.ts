@@ -129,6 +129,34 @@ export function isOurSideFailure(error: AppError): boolean {
 /** Any thrown value as an AppError; unknown errors become E_INTERNAL with the original as cause. */
 export function toAppError(value: unknown): AppError {
   if (value instanceof AppError) return value;
+  const outage = databaseOutage(value);
+  if (outage) return new AppError('E_DATABASE', `the index database is unavailable (${outage})`, { cause: value });
   const message = value instanceof Error ? value.message : String(value);
   return new AppError('E_INTERNAL', message, { cause: value });
+}
+
+/** SQLite result codes that mean the database could not be used just now (not a refused statement). */
+const SQLITE_OUTAGE = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|PROTOCOL|NOMEM)/;
+const NETWORK_FAILURE: ReadonlySet<string> = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH']);
+/** PostgreSQL SQLSTATE classes and codes of the same kind: connection, resources, shutdown, conflicts worth retrying. */
+const PG_OUTAGE = /^(08|53|57P0[1-3]|40001|40P01)/;
+
+/**
+ * Why a raw error from the database driver means "unavailable" (so that work waits for the
+ * database to come back instead of failing), or null. Constraint violations and syntax errors
+ * are not outages: retrying them forever would only hide a defect.
+ */
+function databaseOutage(value: unknown): string | null {
+  // Duck-typed: drivers' errors may come from another realm (worker threads, test sandboxes).
+  if (typeof value !== 'object' || value === null) return null;
+  const { name, code, message } = value as { name?: unknown; code?: unknown; message?: unknown };
+  if (name === 'KnexTimeoutError') return 'no connection free in time';
+  if (typeof code !== 'string') return typeof message === 'string' && /Connection terminated|connection is closed/i.test(message) ? 'connection lost' : null;
+  if (SQLITE_OUTAGE.test(code)) return code;
+  // Storage and provider connections type their own failures where they are made, so a raw
+  // network error that reaches this point is the database driver's (pg does not wrap them).
+  if (NETWORK_FAILURE.has(code)) return code;
+  // pg errors carry a five-character SQLSTATE and a severity.
+  if ('severity' in value && PG_OUTAGE.test(code)) return `SQLSTATE ${code}`;
+  return null;
 }

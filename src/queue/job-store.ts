@@ -60,6 +60,13 @@ export interface NewJob {
   readonly requestId?: string | null;
 }
 
+export interface JobFailure {
+  readonly code: string;
+  readonly message: string;
+  /** The attempt does not count towards the limit (a failure of callvault's own storage or database). */
+  readonly uncounted?: boolean;
+}
+
 export interface EnqueueResult {
   readonly job: Job;
   /** False when a job for this (source, recording id) already existed: a duplicate delivery. */
@@ -298,12 +305,13 @@ export class JobStore {
   }
 
   /** After a failed attempt: back to the queue for `retryAt`, or parked as failed when null. */
-  async fail(id: string, owner: string, error: { code: string; message: string }, retryAt: Date | null, now: Date): Promise<boolean> {
-    const { codec } = this.db;
-    const updated = await this.db
-      .knex('jobs')
+  async fail(id: string, owner: string, error: JobFailure, retryAt: Date | null, now: Date): Promise<boolean> {
+    const { codec, knex } = this.db;
+    const updated = await knex('jobs')
       .where({ id, lease_owner: owner, status: 'running' })
       .update({
+        // The claim counted the attempt; an outage of our own gives it back.
+        ...(error.uncounted ? { attempts: knex.raw('CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END') } : {}),
         status: retryAt ? 'queued' : 'failed',
         run_after: codec.time(retryAt ?? now),
         lease_owner: null,

@@ -1,6 +1,6 @@
 import type { Database } from '../db/database';
 import type { NewRecording, RecordingsRepository } from '../db/recordings';
-import type { Claim, Job, JobStore, NewJob } from './job-store';
+import type { Claim, Job, JobFailure, JobStore, NewJob } from './job-store';
 
 /**
  * Everything an ingest worker records in the database, as a handful of whole operations.
@@ -13,7 +13,8 @@ export interface JobLedger {
   claimNext(claim: Claim, now: Date): Promise<Job | null>;
   /** False when another worker owns the job now. */
   renewLease(id: string, owner: string, leaseMs: number, now: Date): Promise<boolean>;
-  fail(id: string, owner: string, error: { code: string; message: string }, retryAt: Date | null, now: Date): Promise<boolean>;
+  /** `failure.uncounted`: the attempt does not count towards the job's limit (our own outage). */
+  fail(id: string, owner: string, failure: JobFailure, retryAt: Date | null, now: Date): Promise<boolean>;
   /**
    * The job's success, its recording's index row and any follow-up job (deletion at source),
    * committed together. @throws E_JOB_LEASE_LOST
@@ -42,8 +43,8 @@ export class DatabaseLedger implements JobLedger {
     return this.db.scheduled('background', () => this.jobs.renewLease(id, owner, leaseMs, now));
   }
 
-  fail(id: string, owner: string, error: { code: string; message: string }, retryAt: Date | null, now: Date): Promise<boolean> {
-    return this.db.scheduled('background', () => this.jobs.fail(id, owner, error, retryAt, now));
+  fail(id: string, owner: string, failure: JobFailure, retryAt: Date | null, now: Date): Promise<boolean> {
+    return this.db.scheduled('background', () => this.jobs.fail(id, owner, failure, retryAt, now));
   }
 
   complete(id: string, owner: string, recording: NewRecording, now: Date, followUp?: NewJob): Promise<void> {

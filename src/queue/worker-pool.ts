@@ -43,6 +43,8 @@ export function backoffDelay(attempt: number, baseMs: number, maxMs: number, ran
 
 export class WorkerPool {
   private running = false;
+  /** Consecutive attempts lost to our own storage or database in this process. */
+  private outageStreak = 0;
   private readonly loops: Promise<void>[] = [];
   private wakers: Array<() => void> = [];
   private readonly inFlight = new Set<AbortController>();
@@ -106,16 +108,21 @@ export class WorkerPool {
         const signal = AbortSignal.any([leaseSignal, shutdown.signal]);
         await this.options.run(job, owner, signal);
       });
+      this.outageStreak = 0;
     } catch (thrown) {
       const error = toAppError(thrown);
       if (error.code === 'E_JOB_LEASE_LOST') {
         logger.warn('job taken over by another worker; this attempt is dropped', { event: 'queue.lease_lost', jobId: job.id, recordingId: job.recordingId });
         return;
       }
-      const retry = isOurSideFailure(error) || (error.retryable && job.attempts < job.maxAttempts);
-      const retryAt = retry ? new Date(clock.now().getTime() + backoffDelay(job.attempts, this.options.backoffBaseMs, this.options.backoffMaxMs)) : null;
+      const ourSide = isOurSideFailure(error);
+      // An outage of our own is the process's, not the job's: its back-off grows with the outage.
+      if (ourSide) this.outageStreak += 1;
+      const retry = ourSide || (error.retryable && job.attempts < job.maxAttempts);
+      const backoffAttempt = ourSide ? this.outageStreak : job.attempts;
+      const retryAt = retry ? new Date(clock.now().getTime() + backoffDelay(backoffAttempt, this.options.backoffBaseMs, this.options.backoffMaxMs)) : null;
       try {
-        const recorded = await jobs.fail(job.id, owner, { code: error.code, message: error.message }, retryAt, clock.now());
+        const recorded = await jobs.fail(job.id, owner, { code: error.code, message: error.message, uncounted: ourSide }, retryAt, clock.now());
         if (recorded) this.options.onFailure?.(job, error, retryAt);
       } catch (dbError) {
         // The lease will expire and another worker will take the job: nothing is lost.
