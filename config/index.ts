@@ -58,6 +58,7 @@ const schema = z.object({
   fetch: z.object({
     allowHosts: z.array(z.string().min(1)),
     timeoutMs: z.number().int().min(100),
+    deadlineMs: z.number().int().min(1000),
     maxRedirects: z.number().int().min(0).max(10),
   }),
   queue: z.object({

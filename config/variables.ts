@@ -178,6 +178,7 @@ export const VARIABLES: readonly VariableSpec[] = [
   { env: 'CALLVAULT_MAX_SPOOL_BYTES', path: 'limits.spoolBytes', parse: bytes(1024), description: 'Audio held in the encrypted spool at once, across uploads (more is answered 503).' },
   { env: 'CALLVAULT_FETCH_ALLOW_HOSTS', path: 'fetch.allowHosts', parse: list, format: (v) => (v as string[]).join(','), description: 'Extra hosts audio may be fetched from; listed hosts may be loopback or private.' },
   { env: 'CALLVAULT_FETCH_TIMEOUT_MS', path: 'fetch.timeoutMs', parse: integer(100, 3_600_000), description: 'Connect and idle-read timeout for downloads.' },
+  { env: 'CALLVAULT_FETCH_DEADLINE_MS', path: 'fetch.deadlineMs', parse: integer(1000, 24 * 3_600_000), description: 'Longest a whole download may take, however steadily it trickles in (then retried later).' },
   { env: 'CALLVAULT_WORKERS', path: 'queue.workers', parse: integer(0, 64), description: 'Ingest workers in this process (0: accept webhooks only).' },
   { env: 'CALLVAULT_INGEST_THREADS', path: 'queue.threads', parse: integer(0, 64), description: 'Threads the serve command runs ingest workers in (default: one per CPU; 0: in the HTTP thread).' },
   { env: 'CALLVAULT_JOB_MAX_ATTEMPTS', path: 'queue.maxAttempts', parse: integer(1, 100), description: 'Attempts before a job is parked as failed.' },

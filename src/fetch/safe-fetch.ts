@@ -21,6 +21,8 @@ export interface FetchOptions {
   readonly method?: 'GET' | 'DELETE';
   readonly headers?: Record<string, string>;
   readonly timeoutMs: number;
+  /** The whole exchange, body included: a server trickling a byte just inside the idle timeout cannot hold a worker for ever. */
+  readonly deadlineMs?: number;
   readonly maxBytes: number;
   readonly maxRedirects: number;
   readonly expect: Expect;
@@ -41,12 +43,29 @@ const keepAliveHttp = new http.Agent({ keepAlive: true, maxSockets: 64 });
 const keepAliveHttps = new https.Agent({ keepAlive: true, maxSockets: 64 });
 
 export async function safeFetch(url: string, options: FetchOptions): Promise<FetchResponse> {
+  if (!options.deadlineMs) return exchange(url, options);
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(new AppError('E_FETCH_TIMEOUT', `the download from ${describe(url)} took longer than ${options.deadlineMs} ms`)), options.deadlineMs);
+  timer.unref();
+  const signal = options.signal ? AbortSignal.any([options.signal, deadline.signal]) : deadline.signal;
+  try {
+    const response = await exchange(url, { ...options, signal });
+    response.body.once('close', () => clearTimeout(timer));
+    return response;
+  } catch (error) {
+    clearTimeout(timer);
+    throw deadline.signal.aborted ? deadline.signal.reason : error;
+  }
+}
+
+async function exchange(url: string, options: FetchOptions): Promise<FetchResponse> {
   let current = parseUrl(url);
   const origin = current.origin;
   let headers = { ...(options.headers ?? {}) };
+  let method = options.method ?? 'GET';
   for (let hop = 0; ; hop += 1) {
     checkTarget(current, options.policy);
-    const response = await request(current, headers, options);
+    const response = await request(current, method, headers, options);
     const status = response.statusCode ?? 0;
     if (REDIRECTS.has(status) && response.headers.location) {
       response.resume();
@@ -54,6 +73,8 @@ export async function safeFetch(url: string, options: FetchOptions): Promise<Fet
       current = parseUrl(new URL(response.headers.location, current).toString());
       // Provider credentials go to the provider only, never to wherever it redirects.
       if (current.origin !== origin) headers = withoutCredentials(headers);
+      // 303 See Other means "GET the result over there" (RFC 9110 15.4.4), whatever was asked.
+      if (status === 303) method = 'GET';
       continue;
     }
     return finish(response, current, options);
@@ -85,14 +106,14 @@ function checkTarget(url: URL, policy: HostPolicy): void {
   }
 }
 
-function request(url: URL, headers: Record<string, string>, options: FetchOptions): Promise<http.IncomingMessage> {
+function request(url: URL, method: 'GET' | 'DELETE', headers: Record<string, string>, options: FetchOptions): Promise<http.IncomingMessage> {
   const explicit = isHostExplicit(options.policy, url.hostname);
   const isHttps = url.protocol === 'https:';
   return new Promise((resolve, reject) => {
     const req = (isHttps ? https : http).request(
       url,
       {
-        method: options.method ?? 'GET',
+        method,
         headers: { 'user-agent': 'callvault', ...headers },
         agent: isHttps ? keepAliveHttps : keepAliveHttp,
         lookup: guardedLookup(explicit) as unknown as net.LookupFunction,
@@ -134,6 +155,13 @@ function finish(response: http.IncomingMessage, url: URL, options: FetchOptions)
   response.on('error', (error) => guard.destroy(translateNetworkError(error, url, true)));
   response.on('aborted', () => guard.destroy(new AppError('E_FETCH_TRUNCATED', `the download from ${url.host} was cut off`)));
   response.pipe(guard);
+  // The caller's signal (the download deadline, a lost lease, shutdown) ends the body with its reason.
+  const onAbort = (): void => {
+    const reason: unknown = options.signal?.reason;
+    guard.destroy(reason instanceof AppError ? reason : new AppError('E_FETCH_TIMEOUT', `the download from ${url.host} was stopped`));
+  };
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  guard.once('close', () => options.signal?.removeEventListener('abort', onAbort));
   // If the consumer stops early or the guard fails, release the connection instead of leaving it open.
   guard.once('close', () => {
     if (!response.complete) response.destroy();

@@ -218,6 +218,7 @@ export class IngestPipeline extends EventEmitter {
         headers: options.headers,
         expect: options.expect,
         timeoutMs: config.fetch.timeoutMs,
+        deadlineMs: config.fetch.deadlineMs,
         maxBytes: options.expect === 'audio' ? config.limits.audioBytes : config.limits.webhookBodyBytes,
         maxRedirects: config.fetch.maxRedirects,
         signal,

@@ -24,6 +24,21 @@ describe('address guard', () => {
     ['::ffff:7f00:1', true],
     ['::ffff:169.254.169.254', true],
     ['64:ff9b::a00:1', true],
+    ['64:ff9b::127.0.0.1', true],
+    ['64:ff9b:1::8.8.8.8', true],
+    ['::7f00:1', true],
+    ['::127.0.0.1', true],
+    ['::a9fe:a9fe', true],
+    ['0:0:0:0:0:ffff:7f00:1', true],
+    ['0000:0000:0000:0000:0000:ffff:c0a8:0101', true],
+    ['2002:7f00:1::', true],
+    ['2002:c0a8:101::1', true],
+    ['2001:0:4136:e378:8000:63bf:3fff:fdd2', true],
+    ['fec0::1', true],
+    ['fe80::1%eth0', true],
+    ['2002:808:808::1', false],
+    ['64:ff9b::808:808', false],
+    ['::808:808', false],
     ['8.8.8.8', false],
     ['172.32.0.1', false],
     ['2606:4700:4700::1111', false],
@@ -157,6 +172,36 @@ describe('safeFetch', () => {
       res.write(Buffer.alloc(100));
     };
     expect(await refusal(`${target.url}/a.wav`, base({ timeoutMs: 300 }))).toMatch(/E_FETCH_TIMEOUT|E_FETCH_TRUNCATED/);
+  });
+
+  it('a server trickling bytes just inside the idle timeout is stopped at the overall deadline', async () => {
+    let timer: NodeJS.Timeout | undefined;
+    target.handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'audio/wav', 'content-length': '5000' });
+      timer = setInterval(() => res.write(Buffer.alloc(1)), 50);
+      res.on('close', () => clearInterval(timer));
+    };
+    const started = Date.now();
+    const error = await (async () => {
+      const response = await safeFetch(`${target.url}/a.wav`, base({ timeoutMs: 1000, deadlineMs: 600 }));
+      await buffer(response.body);
+    })().catch((e: unknown) => e as { code: string; message: string });
+    clearInterval(timer);
+    expect(error).toMatchObject({ code: 'E_FETCH_TIMEOUT', message: expect.stringMatching(/took longer than 600 ms/) });
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+
+  it('a deadline that is not reached changes nothing', async () => {
+    const response = await safeFetch(`${target.url}/a.wav`, base({ deadlineMs: 5000 }));
+    expect((await buffer(response.body)).length).toBe(100);
+  });
+
+  it('303 See Other is followed with GET, whatever the first method; 307 keeps it', async () => {
+    target.handler = (req, res) => res.writeHead(req.url === '/see-other' ? 303 : 307, { location: `${second.url}/result` }).end();
+    second.handler = (_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    await safeFetch(`${target.url}/see-other`, base({ method: 'DELETE', expect: 'json' })).then((r) => buffer(r.body));
+    await safeFetch(`${target.url}/temporary`, base({ method: 'DELETE', expect: 'json' })).then((r) => buffer(r.body));
+    expect(second.requests.map((r) => r.method)).toEqual(['GET', 'DELETE']);
   });
 
   it('maps provider statuses: 404 is final, 503 is worth retrying, 401 is not', async () => {
