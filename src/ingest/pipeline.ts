@@ -91,7 +91,7 @@ export class IngestPipeline extends EventEmitter {
     const { ledger, store, vault, config, clock, metrics } = this.deps;
     const seconds = (): number => (performance.now() - attemptStarted) / 1000;
     const log = this.stageLogger(job, requestId);
-    await this.deleteAbandoned(job);
+    await this.deleteAbandoned(job, owner);
     const metadata = resolution.metadata;
     const ingestedAt = clock.now();
     const decision = decideRetention(metadata.category, metadata.startedAt, ingestedAt, config.retention);
@@ -170,7 +170,7 @@ export class IngestPipeline extends EventEmitter {
       const claim = { owner: this.reaperOwner, leaseMs: config.queue.leaseMs, objectKey: store.newRecordingKey() };
       const reclaimed = await ledger.reclaimForUpload(job.id, claim, clock.now(), job.payload);
       if (!reclaimed) continue;
-      await this.deleteAbandoned(reclaimed).catch(() => undefined);
+      await this.deleteAbandoned(reclaimed, claim.owner).catch(() => undefined);
       await ledger.fail(reclaimed.id, claim.owner, { code: 'E_INTERNAL', message: 'upload interrupted (the process stopped); the sender must deliver the recording again' }, null, clock.now());
       this.stageLogger(reclaimed)('failed', { code: 'E_INTERNAL', reason: 'upload interrupted', retry: false });
       reaped += 1;
@@ -187,10 +187,14 @@ export class IngestPipeline extends EventEmitter {
     };
   }
 
-  /** Deletes what an interrupted earlier attempt may have written (idempotent: usually nothing is there). */
-  private async deleteAbandoned(job: Job): Promise<void> {
+  /**
+   * Deletes what an interrupted earlier attempt may have written (idempotent: usually nothing is
+   * there), then clears the key on the job. Both must succeed before this attempt writes.
+   */
+  private async deleteAbandoned(job: Job, owner: string): Promise<void> {
     if (!job.abandonedObjectKey) return;
     await this.deps.store.delete(job.abandonedObjectKey);
+    await this.deps.ledger.clearAbandoned(job.id, owner, job.abandonedObjectKey);
     this.stageLogger(job)('cleanup', { reason: 'object of an interrupted attempt removed' });
   }
 

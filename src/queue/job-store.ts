@@ -225,14 +225,16 @@ export class JobStore {
     const candidate = due(knex('jobs').select('id')).orderBy('run_after').limit(1);
     if (this.db.dialect === 'pg') candidate.forUpdate().skipLocked();
     // One statement: pick, re-check and take the job atomically, moving any key a crashed
-    // attempt left into abandoned_object_key (the right-hand sides see the old values).
+    // attempt left into abandoned_object_key (the right-hand sides see the old values). An
+    // attempt writes its own object only once the abandoned one is deleted and cleared, so an
+    // abandoned key still set means the last attempt never wrote: keep it, not that attempt's.
     const rows = (await due(knex('jobs').where('id', candidate))
       .update({
         status: 'running',
         lease_owner: claim.owner,
         lease_expires_at: codec.time(new Date(now.getTime() + claim.leaseMs)),
         attempts: knex.raw('attempts + 1'),
-        abandoned_object_key: knex.raw('coalesce(pending_object_key, abandoned_object_key)'),
+        abandoned_object_key: knex.raw('coalesce(abandoned_object_key, pending_object_key)'),
         pending_object_key: claim.objectKey,
         updated_at: nowValue,
       })
@@ -259,7 +261,7 @@ export class JobStore {
         lease_owner: claim.owner,
         lease_expires_at: codec.time(new Date(now.getTime() + claim.leaseMs)),
         attempts: this.db.knex.raw('attempts + 1'),
-        abandoned_object_key: this.db.knex.raw('coalesce(pending_object_key, abandoned_object_key)'),
+        abandoned_object_key: this.db.knex.raw('coalesce(abandoned_object_key, pending_object_key)'),
         pending_object_key: claim.objectKey,
         payload: codec.json(payload),
         last_error_code: null,
@@ -268,6 +270,11 @@ export class JobStore {
         updated_at: nowValue,
       });
     return updated === 1 ? this.get(id) : null;
+  }
+
+  async clearAbandoned(id: string, owner: string, objectKey: string): Promise<void> {
+    const updated = await this.db.knex('jobs').where({ id, lease_owner: owner, status: 'running', abandoned_object_key: objectKey }).update({ abandoned_object_key: null });
+    if (updated !== 1) throw new AppError('E_JOB_LEASE_LOST', `job ${id} is no longer held by this worker`);
   }
 
   /** Extends the lease; false when another worker owns the job now. */

@@ -20,7 +20,7 @@ interface Request {
 
 type Response = { readonly id: number; readonly result: unknown } | { readonly id: number; readonly error: { code: string; message: string; retryable: boolean } };
 
-const METHODS: readonly Method[] = ['claimNext', 'renewLease', 'fail', 'complete', 'succeed', 'expiredUploads', 'reclaimForUpload'];
+const METHODS: readonly Method[] = ['claimNext', 'renewLease', 'fail', 'complete', 'succeed', 'clearAbandoned', 'expiredUploads', 'reclaimForUpload'];
 
 export function serveLedger(port: MessagePort, ledger: JobLedger): void {
   port.on('message', (request: Request) => {
@@ -90,6 +90,10 @@ export class RemoteLedger implements JobLedger {
 
   succeed(...args: Parameters<JobLedger['succeed']>): ReturnType<JobLedger['succeed']> {
     return this.call('succeed', args);
+  }
+
+  clearAbandoned(...args: Parameters<JobLedger['clearAbandoned']>): ReturnType<JobLedger['clearAbandoned']> {
+    return this.call('clearAbandoned', args);
   }
 
   expiredUploads(...args: Parameters<JobLedger['expiredUploads']>): ReturnType<JobLedger['expiredUploads']> {

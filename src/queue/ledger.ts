@@ -22,6 +22,8 @@ export interface JobLedger {
   complete(id: string, owner: string, recording: NewRecording, now: Date, followUp?: NewJob): Promise<void>;
   /** A job that indexes nothing (deletion at source) has succeeded. @throws E_JOB_LEASE_LOST */
   succeed(id: string, owner: string, now: Date): Promise<void>;
+  /** The abandoned object is gone from storage: forget it, so a later claim never loses track of another. */
+  clearAbandoned(id: string, owner: string, objectKey: string): Promise<void>;
   expiredUploads(now: Date): Promise<Job[]>;
   reclaimForUpload(id: string, claim: Claim, now: Date, payload: Record<string, unknown>): Promise<Job | null>;
 }
@@ -59,6 +61,10 @@ export class DatabaseLedger implements JobLedger {
 
   succeed(id: string, owner: string, now: Date): Promise<void> {
     return this.db.scheduled('background', () => this.db.transaction((trx) => this.jobs.succeed(trx, id, owner, now)));
+  }
+
+  clearAbandoned(id: string, owner: string, objectKey: string): Promise<void> {
+    return this.db.scheduled('background', () => this.jobs.clearAbandoned(id, owner, objectKey));
   }
 
   expiredUploads(now: Date): Promise<Job[]> {

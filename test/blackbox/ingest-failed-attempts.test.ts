@@ -1,8 +1,10 @@
 import crypto from 'node:crypto';
+import { Readable } from 'node:stream';
 import { createIngestWorker } from '../../src/app';
 import { AppError } from '../../src/errors';
 import type { IngestPipeline } from '../../src/ingest/pipeline';
 import type { JobLedger } from '../../src/queue/ledger';
+import type { ObjectStore } from '../../src/storage/object-store';
 import { describeEachBackend } from '../helpers/backends';
 import { startFakeServer, type FakeServer } from '../helpers/http-server';
 import { objectKeys, readAudio } from '../helpers/inspect';
@@ -15,7 +17,7 @@ import { makeWav } from '../helpers/wav';
  * answer be lost. The audio must never be deleted while an index row may point at it, and an
  * attempt that certainly rolled back must leave no object behind once the job has run again.
  */
-describeEachBackend('a database failure while indexing a recording', (backend) => {
+describeEachBackend('failed ingest attempts: a database failure while indexing, storage failing during cleanup', (backend) => {
   let t: TestApp;
   let pbx: FakeServer;
   const wav = makeWav({ seconds: 2, frequency: 520 });
@@ -30,13 +32,16 @@ describeEachBackend('a database failure while indexing a recording', (backend) =
     await pbx?.close();
   });
 
-  /** A pipeline whose ledger fails `complete` the given way. */
-  function pipelineWith(complete: (real: JobLedger['complete'], ...args: Parameters<JobLedger['complete']>) => Promise<void>): IngestPipeline {
+  /** A pipeline whose ledger fails `complete` the given way (and whose storage deletes fail, if asked). */
+  function pipelineWith(complete: (real: JobLedger['complete'], ...args: Parameters<JobLedger['complete']>) => Promise<void>, options: { deletesFail?: boolean } = {}): IngestPipeline {
     const real = t.app.ledger;
     const ledger = Object.create(real) as JobLedger;
     ledger.complete = (...args) => complete(real.complete.bind(real), ...args);
-    return createIngestWorker({ config: t.config, store: t.app.store, keyring: t.app.keyring, clock: t.app.clock, logger: t.app.logger, ledger }).pipeline;
+    const store = Object.create(t.app.store) as ObjectStore;
+    if (options.deletesFail) store.delete = () => Promise.reject(new AppError('E_STORAGE_UNAVAILABLE', 'storage is away'));
+    return createIngestWorker({ config: t.config, store, keyring: t.app.keyring, clock: t.app.clock, logger: t.app.logger, ledger }).pipeline;
   }
+  const passThrough = (real: JobLedger['complete'], ...args: Parameters<JobLedger['complete']>): Promise<void> => real(...args);
 
   async function queueOne(): Promise<string> {
     const event = genericEvent({ recordingUrl: `${pbx.url}/rec.wav` });
@@ -94,5 +99,32 @@ describeEachBackend('a database failure while indexing a recording', (backend) =
     await expect(pipeline.run(job, 'owner-3', new AbortController().signal)).rejects.toMatchObject({ code: 'E_JOB_LEASE_LOST' });
     expect(await objectKeys(t.app)).toEqual(before);
     expect(await t.app.recordings.findBySource('generic', sourceId)).toBeNull();
+  });
+
+  it('an abandoned object whose cleanup failed is not forgotten by the attempt after', async () => {
+    const sourceId = await queueOne();
+    const before = await objectKeys(t.app);
+    // Attempt 1 wrote part of its object, then its process stopped (the job keeps the key).
+    const crashed = pipelineWith(passThrough);
+    const first = (await crashed.claimNext('owner-a'))!;
+    const firstKey = first.pendingObjectKey!;
+    await t.app.store.put(firstKey, Readable.from([Buffer.alloc(1000, 7)]));
+    await t.app.ledger.fail(first.id, 'owner-a', { code: 'E_INTERNAL', message: 'process stopped' }, new Date(0), t.app.clock.now());
+
+    // Attempt 2 cannot delete it (storage failing) and so writes nothing of its own.
+    const failing = pipelineWith(passThrough, { deletesFail: true });
+    const second = (await failing.claimNext('owner-b'))!;
+    expect(second.abandonedObjectKey).toBe(firstKey);
+    await expect(failing.run(second, 'owner-b', new AbortController().signal)).rejects.toMatchObject({ code: 'E_STORAGE_UNAVAILABLE' });
+    await t.app.ledger.fail(second.id, 'owner-b', { code: 'E_STORAGE_UNAVAILABLE', message: 'storage is away', uncounted: true }, new Date(0), t.app.clock.now());
+
+    // Attempt 3 still knows attempt 1's object, removes it, and stores the recording once.
+    const healthy = pipelineWith(passThrough);
+    const third = (await healthy.claimNext('owner-c'))!;
+    expect(third.abandonedObjectKey).toBe(firstKey);
+    await healthy.run(third, 'owner-c', new AbortController().signal);
+    expect(await t.app.store.head(firstKey)).toBeNull();
+    const recording = await t.app.recordings.findBySource('generic', sourceId);
+    expect(await objectKeys(t.app)).toEqual([...before, recording!.storageKey].sort());
   });
 });
