@@ -45,7 +45,15 @@ export function problemKindOf(code: string): ProblemKind {
 export async function checkRecordings(
   refs: AsyncIterable<StoredRecordingRef> | Iterable<StoredRecordingRef>,
   vault: Pick<RecordingVault, 'verify'>,
-  options: { concurrency: number; onChecked?: (ref: StoredRecordingRef) => void },
+  options: {
+    concurrency: number;
+    onChecked?: (ref: StoredRecordingRef) => void;
+    /**
+     * Asked before a problem is reported: a recording destroyed on schedule while the check ran
+     * (its object deleted a moment after it was listed) is not a problem, and is left out.
+     */
+    stillStored?: (ref: StoredRecordingRef) => Promise<boolean>;
+  },
 ): Promise<RecordingCheckResult> {
   const problems: RecordingProblem[] = [];
   let checked = 0;
@@ -62,6 +70,10 @@ export async function checkRecordings(
         bytes += ref.plaintextSize;
       } catch (error) {
         const appError = toAppError(error);
+        if (options.stillStored && !(await options.stillStored(ref))) {
+          options.onChecked?.(ref);
+          continue;
+        }
         problems.push({ recordingId: ref.id, storageKey: ref.storageKey, kind: problemKindOf(appError.code), code: appError.code, message: appError.message });
       }
       checked += 1;

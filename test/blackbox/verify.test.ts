@@ -1,10 +1,13 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { ManualClock } from '../../src/clock';
+import { IntegrityRepository, type StoredRecordingRef } from '../../src/db/integrity';
 import type { Recording } from '../../src/db/recordings';
+import { checkRecordings } from '../../src/integrity/recording-check';
 import { describeEachBackend } from '../helpers/backends';
 import { runCli } from '../helpers/child';
-import { corruptObject, objectFile, storeRecordings } from '../helpers/recordings';
+import { corruptObject, ingestRecording, objectFile, storeRecordings } from '../helpers/recordings';
 import { startS3Server, type S3Server } from '../helpers/s3rver';
 import { startTestApp, type TestApp } from '../helpers/test-app';
 
@@ -16,6 +19,33 @@ interface VerifyJson {
   storage: { objects: number; inProgress: number; orphans: Array<{ key: string; removed: boolean }>; missing: Array<{ recordingId: string }> } | null;
   removal: { removed: number; tooRecent: number } | null;
 }
+
+describeEachBackend('verify while recordings are destroyed on schedule', (backend) => {
+  let t: TestApp;
+  const clock = new ManualClock('2026-11-21T10:00:00Z');
+  beforeAll(async () => {
+    t = await startTestApp({ backend, workers: false, clock });
+  });
+  afterAll(async () => t?.close());
+
+  it('a recording destroyed after it was listed is left out, not reported missing', async () => {
+    const kept = await ingestRecording(t.app, { category: 'general', startedAt: new Date('2026-11-01T09:00:00Z') });
+    const due = await ingestRecording(t.app, { category: 'admin', startedAt: new Date('2026-10-01T09:00:00Z') });
+    const repo = new IntegrityRepository(t.app.db);
+    const listed: StoredRecordingRef[] = [];
+    for await (const ref of repo.allStored()) listed.push(ref);
+    expect(listed.map((ref) => ref.id).sort()).toEqual([kept.id, due.id].sort());
+
+    // The nightly sweep runs between the listing and the check.
+    expect((await t.app.retention.sweep()).destroyed).toBe(1);
+
+    const careful = await checkRecordings(listed, t.app.vault, { concurrency: 2, stillStored: (ref) => repo.isStoredAt(ref.id, ref.storageKey) });
+    expect(careful).toMatchObject({ checked: 1, ok: 1, problems: [] });
+    // Without the second look the same run would have raised a false alarm.
+    const naive = await checkRecordings(listed, t.app.vault, { concurrency: 2 });
+    expect(naive.problems).toEqual([expect.objectContaining({ recordingId: due.id, kind: 'missing' })]);
+  });
+});
 
 describeEachBackend('verify: corrupt, missing and orphaned objects', (backend) => {
   let t: TestApp;

@@ -100,7 +100,11 @@ async function checkStored(app: App, repo: IntegrityRepository, sample: number |
   }
   const progress = startProgress({ label: 'verifying', total: total.bytes, unit: 'bytes', totalItems: total.count });
   try {
-    return await checkRecordings(refs, app.vault, { concurrency, onChecked: (ref) => progress.advance(ref.plaintextSize, 1) });
+    return await checkRecordings(refs, app.vault, {
+      concurrency,
+      onChecked: (ref) => progress.advance(ref.plaintextSize, 1),
+      stillStored: (ref) => repo.isStoredAt(ref.id, ref.storageKey),
+    });
   } finally {
     progress.stop();
   }
