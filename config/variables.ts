@@ -150,7 +150,7 @@ export const FAILPOINTS = [
 export const VARIABLES: readonly VariableSpec[] = [
   { env: 'PORT', path: 'port', parse: integer(0, 65535), description: 'HTTP port.' },
   { env: 'CALLVAULT_DATA_DIR', path: 'dataDir', parse: text(), description: 'Embedded data folder (SQLite file, local objects, keys).' },
-  { env: 'CALLVAULT_DATABASE_URL', path: 'databaseUrl', parse: databaseUrl, description: 'sqlite:<path> or postgres://user@host:port/db (add ?schema=name for a schema).' },
+  { env: 'CALLVAULT_DATABASE_URL', path: 'databaseUrl', parse: databaseUrl, secret: true, description: 'sqlite:<path> or postgres://user:password@host:port/db (add ?schema=name for a schema); as a secret, it may come from CALLVAULT_DATABASE_URL_FILE. Shown with the password masked.' },
   { env: 'CALLVAULT_AUTO_MIGRATE', path: 'autoMigrate', parse: boolean, description: 'Apply database migrations when serve starts.' },
   { env: 'CALLVAULT_SQLITE_SYNCHRONOUS', path: 'sqliteSynchronous', parse: oneOf('FULL', 'NORMAL'), description: 'SQLite durability: FULL survives power loss at every commit.' },
   { env: 'CALLVAULT_LOG_LEVEL', path: 'logLevel', parse: oneOf('error', 'warn', 'info', 'debug'), description: 'Log level.' },

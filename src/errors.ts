@@ -83,6 +83,7 @@ export const ERROR_CODES = {
   E_JOB_LEASE_LOST: { status: 409, retryable: true, meaning: 'Another worker took over the job (this worker was too slow); its work is discarded.' },
   E_IMPORT_METADATA: { status: 400, retryable: false, meaning: 'The bulk-import metadata CSV cannot be used: unreadable, malformed, or a required column is missing (the message names the line or column).' },
   E_IMPORT_DUPLICATE_ROW: { status: 400, retryable: false, meaning: 'A bulk-import CSV row repeats the recordingId of an earlier row; only the first is imported.' },
+  E_NOT_READY_TIMEOUT: { status: 503, retryable: true, meaning: 'GET /readyz: the database or the storage did not answer within 3 seconds.' },
   E_DATABASE: { status: 503, retryable: true, meaning: 'The index database failed or is unreachable.' },
 
   E_INTERNAL: { status: 500, retryable: true, meaning: 'An unexpected error; the log line with the request id has details.' },

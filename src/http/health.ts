@@ -1,13 +1,16 @@
 import express, { type Router } from 'express';
 import type { Database } from '../db/database';
-import { toAppError } from '../errors';
+import { AppError, toAppError } from '../errors';
+import type { Logger } from '../log/logger';
 import type { ObjectStore } from '../storage/object-store';
 
 /**
  * /healthz: the process answers (for a container's liveness check).
- * /readyz: the database and the storage both answer (for a load balancer): a 503 names which.
+ * /readyz: the database and the storage both answer (for a load balancer): a 503 names which,
+ * with the error code only. The route is open to anyone who can reach it, so the driver's own
+ * message (host names, bucket, user) goes to the log, not into the answer.
  */
-export function healthRouter(deps: { db: Database; store: ObjectStore; timeoutMs?: number }): Router {
+export function healthRouter(deps: { db: Database; store: ObjectStore; logger: Logger; timeoutMs?: number }): Router {
   const router = express.Router();
   const timeoutMs = deps.timeoutMs ?? 3000;
 
@@ -15,7 +18,7 @@ export function healthRouter(deps: { db: Database; store: ObjectStore; timeoutMs
     res.json({ status: 'ok' });
   });
 
-  router.get('/readyz', async (_req, res) => {
+  router.get('/readyz', async (req, res) => {
     const [database, storage] = await Promise.all([
       probe(() => deps.db.ping(), timeoutMs),
       probe(async () => {
@@ -23,26 +26,39 @@ export function healthRouter(deps: { db: Database; store: ObjectStore; timeoutMs
       }, timeoutMs),
     ]);
     const ready = database.ok && storage.ok;
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', database, storage });
+    for (const [name, result] of [['database', database], ['storage', storage]] as const) {
+      if (result.detail) deps.logger.warn(`${name} is not ready`, { event: 'health.not_ready', component: name, requestId: req.id, code: result.problem, reason: result.detail });
+    }
+    const publicView = ({ detail: _detail, ...rest }: ProbeResult) => rest;
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', database: publicView(database), storage: publicView(storage) });
   });
 
   return router;
 }
 
-async function probe(check: () => Promise<void>, timeoutMs: number): Promise<{ ok: boolean; ms: number; problem?: string }> {
+interface ProbeResult {
+  readonly ok: boolean;
+  readonly ms: number;
+  /** The error code, e.g. E_STORAGE_UNAVAILABLE. */
+  readonly problem?: string;
+  /** The full message, for the log only. */
+  readonly detail?: string;
+}
+
+async function probe(check: () => Promise<void>, timeoutMs: number): Promise<ProbeResult> {
   const started = performance.now();
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
       check(),
       new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+        timer = setTimeout(() => reject(new AppError('E_NOT_READY_TIMEOUT', `no answer within ${timeoutMs} ms`)), timeoutMs);
       }),
     ]);
     return { ok: true, ms: Math.round(performance.now() - started) };
   } catch (error) {
     const appError = toAppError(error);
-    return { ok: false, ms: Math.round(performance.now() - started), problem: `${appError.code}: ${appError.message}` };
+    return { ok: false, ms: Math.round(performance.now() - started), problem: appError.code, detail: appError.message };
   } finally {
     clearTimeout(timer);
   }

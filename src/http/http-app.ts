@@ -30,7 +30,7 @@ export function createHttpApp(deps: HttpDeps): Express {
   app.disable('x-powered-by');
   if (deps.config.trustProxy) app.set('trust proxy', deps.config.trustProxy);
   app.use(requestContext(deps.logger));
-  app.use(healthRouter({ db: deps.db, store: deps.store }));
+  app.use(healthRouter({ db: deps.db, store: deps.store, logger: deps.logger }));
   app.use(metricsRouter({ metrics: deps.metrics, token: deps.config.metrics.token }));
   app.use(webhookCounter(deps.metrics, new Set(providerIngests(deps.config).keys())));
 

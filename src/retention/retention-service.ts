@@ -105,7 +105,7 @@ export class RetentionService extends EventEmitter {
       { from: recording.category, to: wanted, fromRetainUntil: recording.retainUntil, toRetainUntil: retainUntil, reason: requireText(reason, 'reason'), by: requireText(by, 'by') },
       clock.now(),
     );
-    this.deps.logger.info('category changed', { event: 'retention.category_changed', recordingId, from: recording.category, to: wanted, retainUntil: retainUntil.toISOString() });
+    this.deps.logger.info('category changed', { event: 'retention.category_changed', recordingId, fromCategory: recording.category, toCategory: wanted, retainUntil: retainUntil.toISOString() });
     this.emit('category-changed', { recordingId, from: recording.category, to: wanted, reason, by, retainUntil });
     return { from: recording.category, to: wanted, retainUntil };
   }

@@ -85,14 +85,20 @@ describeEachBackend('Telnyx call.recording.saved', (backend) => {
     expect(fake.server.requests.some((r) => r.method === 'GET' && r.url === `/v2/recordings/${id}`)).toBe(true);
   });
 
-  it('call.recording.error is recorded as a call without audio', async () => {
-    const id = crypto.randomUUID();
-    const event = fake.savedEvent(id, { recording_urls: {}, reason: 'recording could not be saved' }) as { data: { event_type: string } };
+  it('call.recording.error is recorded as a call without audio; a later saved event for that recording is still stored', async () => {
+    const { id, event: savedLater } = saved();
+    const event = fake.savedEvent(id, { recording_urls: {}, reason: 'recording could not be saved' }) as { data: { id: string; event_type: string } };
     event.data.event_type = 'call.recording.error';
+    event.data.id = crypto.randomUUID();
     expect((await postTelnyx(t.url, fake, event)).status).toBe(202);
-    const recording = await waitForRecording(t.app, 'telnyx', id);
+    const recording = await waitForRecording(t.app, 'telnyx', `error-${id}`);
     expect(recording.status).toBe('unavailable');
     expect(recording.statusReason).toMatch(/recording error: recording could not be saved/);
+
+    // Telnyx saves the recording after all: it is not mistaken for a redelivery of the error.
+    const response = await postTelnyx(t.url, fake, savedLater);
+    expect(await response.json()).toMatchObject({ duplicate: false });
+    expect(await waitForRecording(t.app, 'telnyx', id)).toMatchObject({ status: 'stored', sha256: wavSha });
   });
 
   it('other event types are acknowledged and ignored', async () => {

@@ -30,7 +30,12 @@ describeEachBackend('storage outage (s3rver stopped, then back)', (backend) => {
     await s3.stop();
     const ready = await fetch(`${t.url}/readyz`);
     expect(ready.status).toBe(503);
-    expect(await ready.json()).toMatchObject({ database: { ok: true }, storage: { ok: false } });
+    const readiness = await ready.json();
+    expect(readiness).toMatchObject({ database: { ok: true }, storage: { ok: false, problem: 'E_STORAGE_UNAVAILABLE' } });
+    // The open route names the code only; where storage is (endpoint, bucket) goes to the log.
+    expect(JSON.stringify(readiness)).not.toContain(s3.bucket);
+    expect(JSON.stringify(readiness)).not.toContain(new URL(s3.endpoint).port);
+    expect(t.logs.entries().some((line) => line.event === 'health.not_ready' && line.component === 'storage')).toBe(true);
 
     const events = Array.from({ length: 5 }, (_, i) => genericEvent({ recordingUrl: `${pbx.url}/rec/${i}.wav` }));
     for (const event of events) expect((await postGeneric(t.url, event)).status).toBe(202);

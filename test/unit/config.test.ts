@@ -115,11 +115,21 @@ describe('configuration', () => {
       expect(secrets.map((v) => v.env)).toEqual(
         expect.arrayContaining(['CALLVAULT_GENERIC_SECRET', 'CALLVAULT_TWILIO_AUTH_TOKEN', 'CALLVAULT_S3_SECRET_ACCESS_KEY', 'CALLVAULT_VONAGE_SIGNATURE_SECRET', 'CALLVAULT_VONAGE_PRIVATE_KEY']),
       );
-      for (const spec of secrets.filter((v) => v.env !== 'CALLVAULT_VONAGE_PRIVATE_KEY')) {
+      // Those two have their own format, checked on their own below and in the Vonage tests.
+      for (const spec of secrets.filter((v) => v.env !== 'CALLVAULT_VONAGE_PRIVATE_KEY' && v.env !== 'CALLVAULT_DATABASE_URL')) {
         fs.writeFileSync(path.join(dir, 'value'), 'from-file');
         const problems = problemsOf({ [`${spec.env}_FILE`]: path.join(dir, 'value') }, dir);
         expect(problems.filter((p) => p.key === spec.env || p.key === `${spec.env}_FILE`)).toEqual([]);
       }
+    });
+
+    it('the database URL, with its password, may come from a file and is shown with the password masked', () => {
+      fs.writeFileSync(path.join(dir, 'database-url'), 'postgres://cv:hunter2@db.internal:5432/callvault\n');
+      const config = loadConfig({ CALLVAULT_DATABASE_URL_FILE: path.join(dir, 'database-url') }, { cwd: dir });
+      expect(config.databaseUrl).toBe('postgres://cv:hunter2@db.internal:5432/callvault');
+      const shown = describeConfig(config).CALLVAULT_DATABASE_URL;
+      expect(shown).toContain('db.internal');
+      expect(shown).not.toContain('hunter2');
     });
 
     it('refuses both NAME and NAME_FILE, and an unreadable file', () => {

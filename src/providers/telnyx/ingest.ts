@@ -4,7 +4,7 @@ import { AppError, isAppError } from '../../errors';
 import type { CallMetadata } from '../../ingest/call-metadata';
 import type { ProviderIngest, Resolution, ResolveContext } from '../types';
 import type { CallbackQuery } from '../webhook-support';
-import type { TelnyxEvent } from './webhook';
+import { telnyxSourceRecordingId, type TelnyxEvent } from './webhook';
 
 /**
  * Worker side of Telnyx: download the WAV (or MP3) link of call.recording.saved. Those links are
@@ -34,7 +34,7 @@ export function telnyxIngest(config: Config): ProviderIngest {
       const ended = payload.recording_ended_at ? new Date(payload.recording_ended_at) : null;
       const metadata: CallMetadata = {
         source: 'telnyx',
-        sourceRecordingId: payload.recording_id ?? event.data.id,
+        sourceRecordingId: telnyxSourceRecordingId(event),
         sourceEventId: event.data.id,
         callId: payload.call_session_id ?? null,
         from: payload.from ?? null,

@@ -52,6 +52,17 @@ export const telnyxEventSchema = z.object({
 
 export type TelnyxEvent = z.infer<typeof telnyxEventSchema>;
 
+/**
+ * What makes a Telnyx delivery a duplicate: the recording id (Telnyx retries deliver the same
+ * event), or the event id when there is none. An error event is kept apart ("error-..."), so
+ * that a recording Telnyx reports saved after reporting an error is still stored, not taken
+ * for a redelivery of the error.
+ */
+export function telnyxSourceRecordingId(event: TelnyxEvent): string {
+  const id = event.data.payload.recording_id ?? event.data.id;
+  return event.data.event_type === 'call.recording.error' ? `error-${id}` : id;
+}
+
 export function telnyxWebhookRouter(deps: TelnyxWebhookDeps): Router {
   const router = express.Router();
   const raw = express.raw({ type: () => true, limit: deps.config.limits.webhookBodyBytes });
@@ -74,9 +85,7 @@ export function telnyxWebhookRouter(deps: TelnyxWebhookDeps): Router {
       }
       const query = callbackQuery(req);
       decideRetention(query.category, null, deps.clock.now(), deps.config.retention);
-      // Telnyx retries deliver the same event id; the recording id, when present, also joins a saved event to its error event.
-      const sourceRecordingId = payload.recording_id ?? event.data.id;
-      return deps.ingest.accept({ source: 'telnyx', sourceRecordingId, payload: { event, query }, requestId: req.id });
+      return deps.ingest.accept({ source: 'telnyx', sourceRecordingId: telnyxSourceRecordingId(event), payload: { event, query }, requestId: req.id });
     })(req, res, next);
   });
 
