@@ -108,10 +108,6 @@ export class AppError extends Error {
   }
 }
 
-export function createError(code: ErrorCode, message: string, options?: ConstructorParameters<typeof AppError>[2]): AppError {
-  return new AppError(code, message, options);
-}
-
 export function isAppError(value: unknown, code?: ErrorCode): value is AppError {
   return value instanceof AppError && (code === undefined || value.code === code);
 }

@@ -63,6 +63,13 @@ export function reportAndExit(error: unknown): never {
   process.exit(exitCode);
 }
 
+/** A command-line count (--limit, --batch-size...): a whole number of at least 1, or exit 2 naming the option. */
+export function positiveInteger(text: string, name: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) throw new CommandFailure(`${name} must be a positive whole number`, EXIT_USAGE);
+  return value;
+}
+
 export function print(line = ''): void {
   process.stdout.write(`${line}\n`);
 }

@@ -4,6 +4,7 @@ import { pipeline } from 'node:stream';
 import type { Config } from '../../config';
 import type { Clock } from '../clock';
 import { AppError } from '../errors';
+import { failpoint } from '../failpoint';
 import { safeFetch } from '../fetch/safe-fetch';
 import type { Logger } from '../log/logger';
 import type { IngestMetrics } from '../metrics/metrics';
@@ -118,7 +119,7 @@ export class IngestPipeline extends EventEmitter {
     // The key was recorded on the job when it was claimed, before any byte is written.
     const storageKey = job.pendingObjectKey;
     if (!storageKey) throw new AppError('E_INTERNAL', `job ${job.id} was claimed without an object key`);
-    this.failpoint('ingest.after-pending');
+    failpoint(this.deps.config, 'ingest.after-pending');
     // Once the index write has been attempted its outcome may be unknown (a lost connection can
     // hide a commit), so from then on the object is deleted here only when the write certainly
     // rolled back (the lease was lost). Otherwise, if the commit did not happen, the job is
@@ -128,10 +129,10 @@ export class IngestPipeline extends EventEmitter {
       const sniffer = new AudioSniffer();
       const plaintext = pipeline(resolution.audio.stream, sniffer, () => undefined);
       const started = performance.now();
-      const sealed = await vault.writeVerified(storageKey, plaintext, { maxBytes: config.limits.audioBytes, signal, onStored: () => this.failpoint('ingest.after-store') });
+      const sealed = await vault.writeVerified(storageKey, plaintext, { maxBytes: config.limits.audioBytes, signal, onStored: () => failpoint(this.deps.config, 'ingest.after-store') });
       log('stored', { bytes: sealed.plaintextSize, storedBytes: sealed.ciphertextSize, ms: Math.round(performance.now() - started), keyId: sealed.keyId });
       log('verified', { sha256: sealed.sha256 });
-      this.failpoint('ingest.after-verify');
+      failpoint(this.deps.config, 'ingest.after-verify');
       const format = sniffer.format!;
       const recording = buildRecording({
         job,
@@ -148,7 +149,7 @@ export class IngestPipeline extends EventEmitter {
         : undefined;
       indexAttempted = true;
       await ledger.complete(job.id, owner, recording, clock.now(), followUp);
-      this.failpoint('ingest.after-index');
+      failpoint(this.deps.config, 'ingest.after-index');
       log('indexed', { category: decision.category, retainUntil: decision.retainUntil.toISOString() });
       metrics?.ingestFinished({ source: job.source, outcome: 'stored', seconds: seconds(), bytes: sealed.plaintextSize });
     } catch (error) {
@@ -198,10 +199,6 @@ export class IngestPipeline extends EventEmitter {
     this.stageLogger(job)('cleanup', { reason: 'object of an interrupted attempt removed' });
   }
 
-  /** Crash-safety tests: die here, as abruptly as a power cut (CALLVAULT_FAILPOINT). */
-  private failpoint(name: NonNullable<Config['failpoint']>): void {
-    if (this.deps.config.failpoint === name) process.kill(process.pid, 'SIGKILL');
-  }
 
   private context(job: Job, provider: ProviderIngest, signal: AbortSignal): ResolveContext {
     return {

@@ -8,6 +8,7 @@ import type { LeaseStore } from '../db/leases';
 import type { DestructionRecord, DueRecording, HoldRecord, RetentionRepository } from '../db/retention';
 import type { RecordingsRepository } from '../db/recordings';
 import { AppError, toAppError } from '../errors';
+import { failpoint } from '../failpoint';
 import type { Logger } from '../log/logger';
 import type { ObjectStore } from '../storage/object-store';
 import { addPeriod, formatPeriod, longestPeriod, periodOf, subtractPeriod } from './period';
@@ -156,7 +157,7 @@ export class RetentionService extends EventEmitter {
       while (!leaseLost) {
         const batch = await repo.claimBatch(sweepId, now, batchSize);
         if (batch.length === 0) break;
-        this.failpoint('retention.after-mark');
+        failpoint(this.deps.config, 'retention.after-mark');
         const outcome = await this.destroyBatch(sweepId, batch, now);
         destroyed += outcome.destroyed;
         failed.push(...outcome.failed);
@@ -218,7 +219,7 @@ export class RetentionService extends EventEmitter {
         for (const key of keys) failures.set(key, { code: appError.code, message: appError.message });
       }
     }
-    this.failpoint('retention.after-object-delete');
+    failpoint(this.deps.config, 'retention.after-object-delete');
     const destroyedAt = this.deps.clock.now();
     const records: DestructionRecord[] = batch
       .filter((recording) => recording.storageKey === null || confirmed.has(recording.storageKey))
@@ -244,10 +245,6 @@ export class RetentionService extends EventEmitter {
     return { destroyed: done.length, failed };
   }
 
-  /** Crash-safety tests (CALLVAULT_FAILPOINT): die here as a power cut would. */
-  private failpoint(name: NonNullable<Config['failpoint']>): void {
-    if (this.deps.config.failpoint === name) process.kill(process.pid, 'SIGKILL');
-  }
 }
 
 function ruleFor(config: Config, category: string): string {

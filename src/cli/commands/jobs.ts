@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { AppError } from '../../errors';
 import type { JobStatus } from '../../queue/job-store';
-import { CommandFailure, print, printJson, withApp } from '../context';
+import { CommandFailure, print, printJson, positiveInteger, withApp } from '../context';
 
 const STATUSES: JobStatus[] = ['queued', 'running', 'succeeded', 'failed'];
 
@@ -17,8 +17,7 @@ export function registerJobs(program: Command): void {
     .action(async (options: { status?: string; limit: string; json?: boolean }) => {
       const statuses = options.status ? [options.status as JobStatus] : STATUSES.filter((s) => s !== 'succeeded');
       if (options.status && !STATUSES.includes(options.status as JobStatus)) throw new CommandFailure(`--status must be one of ${STATUSES.join(', ')}`, 2);
-      const limit = Number(options.limit);
-      if (!Number.isInteger(limit) || limit < 1) throw new CommandFailure('--limit must be a positive whole number', 2);
+      const limit = positiveInteger(options.limit, '--limit');
       await withApp(async (app) => {
         const list = await app.jobs.list({ statuses, limit });
         const counts = await app.jobs.countByStatus();

@@ -9,7 +9,8 @@ import type { MasterKey, MasterKeyKind } from '../../crypto/keyring';
 import { DEFAULT_ITERATIONS } from '../../crypto/pkcs12';
 import { WrappedKeysRepository } from '../../db/wrapped-keys';
 import { AppError } from '../../errors';
-import { CommandFailure, EXIT_USAGE, commandLogger, loadConfigOrExit, print, printJson, withApp } from '../context';
+import { failpoint } from '../../failpoint';
+import { CommandFailure, EXIT_USAGE, commandLogger, loadConfigOrExit, print, printJson, positiveInteger, withApp } from '../context';
 import { readPassphrase } from '../passphrase';
 import { startProgress } from '../progress';
 
@@ -131,7 +132,7 @@ export function registerKeys(program: Command): void {
             maxBatches,
             onBatch: ({ processed }) => progress.advance(processed),
             beforeCommit: (batch) => {
-              if (config.failpoint === 'keys.rotate.before-commit' && batch === 1) process.kill(process.pid, 'SIGKILL');
+              if (batch === 1) failpoint(config, 'keys.rotate.before-commit');
             },
           });
         } finally {
@@ -234,12 +235,6 @@ function parseBits(text: string, kind: string): number {
   const bits = Number(text);
   if (kind === 'rsa' && (!Number.isInteger(bits) || bits < 2048)) throw new CommandFailure('--bits must be at least 2048', EXIT_USAGE);
   return bits;
-}
-
-function positiveInteger(text: string, name: string): number {
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 1) throw new CommandFailure(`${name} must be a positive whole number`, EXIT_USAGE);
-  return value;
 }
 
 function status(json: boolean | undefined, line: string): void {

@@ -4,7 +4,7 @@ import { IntegrityRepository, type StoredRecordingRef } from '../../db/integrity
 import { AppError, toAppError } from '../../errors';
 import { parseGracePeriod, removeOrphans, scanStorage, type OrphanRemoval, type StorageScan } from '../../integrity/orphans';
 import { checkRecordings, type RecordingCheckResult } from '../../integrity/recording-check';
-import { CommandFailure, EXIT_USAGE, print, printJson, withApp } from '../context';
+import { CommandFailure, EXIT_USAGE, print, printJson, positiveInteger, withApp } from '../context';
 import { formatBytes, startProgress } from '../progress';
 
 interface VerifyOptions {
@@ -167,8 +167,3 @@ function report(check: RecordingCheckResult | null, storage: StorageScan | null,
   return count;
 }
 
-function positiveInteger(text: string, name: string): number {
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 1) throw new CommandFailure(`${name} must be a positive whole number`, EXIT_USAGE);
-  return value;
-}
