@@ -9,7 +9,8 @@ import { tempDir } from '../helpers/temp';
  */
 describe('database driver errors', () => {
   it('an unreachable PostgreSQL server (real driver, nothing listening) is E_DATABASE', async () => {
-    const db = knex({ client: 'pg', connection: 'postgres://postgres@127.0.0.1:1/test', pool: { min: 0, max: 1 }, acquireConnectionTimeout: 2000 });
+    const quiet = { warn: () => undefined, error: () => undefined, debug: () => undefined, deprecate: () => undefined };
+    const db = knex({ client: 'pg', connection: 'postgres://postgres@127.0.0.1:1/test', pool: { min: 0, max: 1 }, acquireConnectionTimeout: 2000, log: quiet });
     const error = await db.raw('select 1').catch((e: unknown) => e);
     await db.destroy();
     expect(toAppError(error)).toMatchObject({ code: 'E_DATABASE', retryable: true, status: 503 });
