@@ -73,8 +73,8 @@ export interface SearchFilters {
   readonly to?: Date;
   readonly category?: string;
   readonly statuses?: readonly RecordingStatus[];
-  /** Only calls this username took part in (staff see no others). */
-  readonly participant?: string;
+  /** Only calls this person took part in: named among the staff, or on their extension (staff see no others). */
+  readonly participant?: { readonly username: string; readonly extension: string | null };
   readonly limit: number;
   /** Opaque cursor from a previous page. */
   readonly cursor?: string;
@@ -183,9 +183,14 @@ export class RecordingsRepository {
     if (filters.category) query.where('r.category', filters.category);
     if (filters.from) query.where('r.call_time', '>=', codec.time(filters.from));
     if (filters.to) query.where('r.call_time', '<', codec.time(filters.to));
-    for (const username of [filters.staff, filters.participant]) {
-      if (!username) continue;
-      query.whereExists(knex('recording_staff as s').select(knex.raw('1')).whereRaw('s.recording_id = r.id').where('s.username', username));
+    const staffOn = (username: string) => knex('recording_staff as s').select(knex.raw('1')).whereRaw('s.recording_id = r.id').where('s.username', username);
+    if (filters.staff) query.whereExists(staffOn(filters.staff));
+    if (filters.participant) {
+      const { username, extension } = filters.participant;
+      query.where((q) => {
+        q.whereExists(staffOn(username));
+        if (extension) q.orWhere('r.extension', extension);
+      });
     }
     if (filters.party) {
       query.whereExists(
