@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import type { Clock } from '../clock';
 import type { Database } from '../db/database';
 import type { AuditLogRepository, AuditRow } from '../db/audit-log';
+import { AppError } from '../errors';
 import type { Logger } from '../log/logger';
 import { canonicalJson } from './canonical-json';
 
@@ -236,6 +237,13 @@ export class AuditTrail {
     }
     return { ok: breaks.length === 0, entries, head: previous, breaks };
   }
+}
+
+/** A head noted earlier, as `<seq>:<hash>` (what verify prints and `audit.appended` logs). */
+export function parseHead(text: string): { seq: number; hash: string } {
+  const match = /^(\d{1,15}):([0-9a-f]{64})$/i.exec(text.trim());
+  if (!match) throw new AppError('E_VALIDATION', 'expect: <seq>:<hash> as printed by audit verify or logged as audit.appended');
+  return { seq: Number(match[1]), hash: match[2]!.toLowerCase() };
 }
 
 function toEntry(row: AuditRow): AuditEntry {

@@ -2,7 +2,7 @@ import express, { type Request, type Router } from 'express';
 import type { AccessRequests } from '../access/access-requests';
 import { requiredText } from '../access/access-requests';
 import type { AccessRequestRecord } from '../db/access-requests';
-import type { AuditTrail } from '../access/audit-trail';
+import { parseHead, type AuditTrail } from '../access/audit-trail';
 import type { Authentication } from '../access/authentication';
 import type { RecordingAccess, SearchQuery } from '../access/recording-access';
 import type { ReleaseRegister } from '../access/release-register';
@@ -216,12 +216,6 @@ function limitOf(value: unknown): number {
   const limit = typeof value === 'string' && /^\d{1,3}$/.test(value) ? Number(value) : NaN;
   if (!(limit >= 1 && limit <= 500)) throw new AppError('E_VALIDATION', 'limit: 1 to 500');
   return limit;
-}
-
-export function parseHead(text: string): { seq: number; hash: string } {
-  const match = /^(\d{1,15}):([0-9a-f]{64})$/i.exec(text.trim());
-  if (!match) throw new AppError('E_VALIDATION', 'expect: <seq>:<hash> as printed by audit verify or logged as audit.appended');
-  return { seq: Number(match[1]), hash: match[2]!.toLowerCase() };
 }
 
 function audioHeaders(contentType: string, filename: string, disposition: 'inline' | 'attachment'): Record<string, string> {
