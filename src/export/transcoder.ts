@@ -47,7 +47,25 @@ export function transcode(input: Readable, options: TranscodeOptions): Readable 
   const finishIfDone = (): void => {
     if (stdoutEnded && exitedCleanly && !failed) output.end();
   };
+  const fail = (error: Error & { inputStreamError?: unknown }): void => {
+    if (failed) return;
+    failed = true;
+    input.destroy();
+    // Killed now if it runs; if it has not started yet, killed by the 'start' handler below.
+    if ((command as unknown as { ffmpegProc?: unknown }).ffmpegProc) command.kill('SIGKILL');
+    if (output.destroyed) return; // the consumer went away first (a client that hung up)
+    const cause = error.inputStreamError ?? error;
+    options.logger.warn('transcoding failed', { event: 'export.transcode_failed', to: options.to, error: (cause as Error).message?.slice(0, 500) });
+    output.destroy(cause instanceof AppError ? cause : new AppError('E_TRANSCODE', `ffmpeg could not convert the recording to ${options.to}`, { cause }));
+  };
+  // The input may fail (a chunk that does not authenticate) before ffmpeg has even started and
+  // fluent-ffmpeg listens to it: catch that here, or ffmpeg would wait on its stdin for ever.
+  input.once('error', fail);
   command.on('start', () => {
+    if (failed) {
+      command.kill('SIGKILL');
+      return;
+    }
     const proc = (command as unknown as { ffmpegProc?: { stdout?: Readable } }).ffmpegProc;
     proc?.stdout?.once('end', () => {
       stdoutEnded = true;
@@ -58,15 +76,7 @@ export function transcode(input: Readable, options: TranscodeOptions): Readable 
     exitedCleanly = true;
     finishIfDone();
   });
-  command.on('error', (error: Error & { inputStreamError?: unknown }) => {
-    if (failed) return;
-    failed = true;
-    input.destroy();
-    if (output.destroyed) return; // the consumer went away first (a client that hung up)
-    const cause = error.inputStreamError ?? error;
-    options.logger.warn('transcoding failed', { event: 'export.transcode_failed', to: options.to, error: (cause as Error).message?.slice(0, 500) });
-    output.destroy(cause instanceof AppError ? cause : new AppError('E_TRANSCODE', `ffmpeg could not convert the recording to ${options.to}`, { cause }));
-  });
+  command.on('error', fail);
   // When the consumer goes away, fluent-ffmpeg sees the output close and kills ffmpeg.
   command.pipe(output, { end: false });
   return output;

@@ -29,6 +29,7 @@ export interface CallOptions {
   readonly reason?: string | null;
   readonly body?: unknown;
   readonly headers?: Record<string, string>;
+  readonly signal?: AbortSignal;
 }
 
 export const REASON = 'complaint 2026/14 investigation';
@@ -39,7 +40,7 @@ export async function call(url: string, method: string, path: string, options: C
   const reason = options.reason === undefined ? REASON : options.reason;
   if (reason !== null) headers['x-access-reason'] = reason;
   if (options.body !== undefined) headers['content-type'] = 'application/json';
-  return fetch(`${url}/api${path}`, { method, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body) });
+  return fetch(`${url}/api${path}`, { method, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body), signal: options.signal });
 }
 
 export async function json<T = Record<string, unknown>>(response: Response): Promise<T> {
