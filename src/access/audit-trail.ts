@@ -125,9 +125,7 @@ export class AuditTrail {
   append(event: AuditEvent): Promise<AuditEntry> {
     return new Promise<AuditEntry>((resolve, reject) => {
       this.pending.push({ event, at: this.deps.clock.now(), resolve, reject });
-      this.flushing ??= this.flush().finally(() => {
-        this.flushing = null;
-      });
+      this.flushing ??= this.flush();
     });
   }
 
@@ -137,15 +135,22 @@ export class AuditTrail {
   }
 
   private async flush(): Promise<void> {
-    while (this.pending.length > 0) {
-      const batch = this.pending.splice(0, BATCH);
-      try {
-        const entries = await this.write(batch);
-        batch.forEach((item, i) => item.resolve(entries[i]!));
-      } catch (error) {
-        this.deps.logger.error('audit entries could not be written', { event: 'audit.append_failed', entries: batch.length, error });
-        for (const item of batch) item.reject(error);
+    // Always asynchronous, so appends made in the same tick join this batch.
+    await Promise.resolve();
+    try {
+      while (this.pending.length > 0) {
+        const batch = this.pending.splice(0, BATCH);
+        try {
+          const entries = await this.write(batch);
+          batch.forEach((item, i) => item.resolve(entries[i]!));
+        } catch (error) {
+          this.deps.logger.error('audit entries could not be written', { event: 'audit.append_failed', entries: batch.length, error });
+          for (const item of batch) item.reject(error);
+        }
       }
+    } finally {
+      // In the same step as the loop's last check: an append cannot slip in between and be left unwritten.
+      this.flushing = null;
     }
   }
 

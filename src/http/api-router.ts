@@ -172,17 +172,19 @@ export function apiRouter(deps: ApiDeps): Router {
     const text = (name: string): string | undefined => (typeof req.query[name] === 'string' ? (req.query[name] as string) : undefined);
     const cursor = text('cursor');
     if (cursor !== undefined && !/^\d{1,15}$/.test(cursor)) throw new AppError('E_VALIDATION', 'cursor is not one this server returned');
-    const page = await deps.audit.list({ actor: text('actor'), action: text('action'), recordingId: text('recordingId'), beforeSeq: cursor ? Number(cursor) : undefined, limit: limitOf(req.query.limit) });
-    await deps.audit.append({ actor: principal.username, actorRole: principal.role, action: 'audit.read', details: { reason: req.accessReason, entries: page.items.length } });
+    const limit = limitOf(req.query.limit);
+    // The read is entered first, so the trail a dpo reads already shows that they read it.
+    await deps.audit.append({ actor: principal.username, actorRole: principal.role, action: 'audit.read', details: { reason: req.accessReason, filters: { actor: text('actor'), action: text('action'), recordingId: text('recordingId') } } });
+    const page = await deps.audit.list({ actor: text('actor'), action: text('action'), recordingId: text('recordingId'), beforeSeq: cursor ? Number(cursor) : undefined, limit });
     res.json({ items: page.items.map((entry) => ({ ...entry, at: entry.at.toISOString() })), nextCursor: page.nextCursor });
   });
 
   router.get('/audit/verify', async (req, res) => {
     const principal = allowed(req, 'audit.read');
     const expect = typeof req.query.expect === 'string' ? parseHead(req.query.expect) : undefined;
-    const result = await deps.audit.verify(expect);
-    await deps.audit.append({ actor: principal.username, actorRole: principal.role, action: 'audit.read', details: { reason: req.accessReason, verify: true, ok: result.ok, entries: result.entries } });
-    res.json(result);
+    // Entered before the check, so the head it reports is the real head, this check included.
+    await deps.audit.append({ actor: principal.username, actorRole: principal.role, action: 'audit.read', details: { reason: req.accessReason, verify: true } });
+    res.json(await deps.audit.verify(expect));
   });
 
   return router;
