@@ -40,7 +40,10 @@ export async function verifyPassword(password: string, stored: string): Promise<
   const params = { ln: Number(match[1]), r: Number(match[2]), p: Number(match[3]) };
   if (params.ln < 1 || params.ln > 24 || params.r < 1 || params.p < 1) return false;
   const expected = Buffer.from(match[5]!, 'base64');
-  const key = await derive(password, Buffer.from(match[4]!, 'base64'), params, expected.length);
+  const salt = Buffer.from(match[4]!, 'base64');
+  // A shortened hash would be a weaker one: only the full length is accepted.
+  if (expected.length !== KEY_LENGTH || salt.length < 16) return false;
+  const key = await derive(password, salt, params, KEY_LENGTH);
   return crypto.timingSafeEqual(key, expected);
 }
 

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { ROLES } from '../../access/roles';
-import { print, printJson, withApp } from '../context';
+import { isRole, ROLES } from '../../access/roles';
+import { CommandFailure, print, printJson, withApp } from '../context';
 import { operatorName } from '../operator';
 import { readPassphrase } from '../passphrase';
 
@@ -14,6 +14,7 @@ export function registerUsers(program: Command): void {
     .requiredOption('--role <role>', ROLES.join(' | '))
     .option('--extension <extension>', 'the phone extension of a staff member: calls on it are theirs')
     .action(async (username: string, options: { role: string; extension?: string }) => {
+      if (!isRole(options.role)) throw new CommandFailure(`--role must be one of ${ROLES.join(', ')}`, 2);
       const password = await readPassphrase({ prompt: `Password for ${username}: `, confirm: true });
       await withApp(async (app) => {
         const user = await app.access.users.add({ username, role: options.role, extension: options.extension, password }, operatorName());
