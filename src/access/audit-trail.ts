@@ -10,11 +10,13 @@ import { canonicalJson } from './canonical-json';
  * The audit trail: append-only and hash-chained. Entry n holds the hash of entry n-1 and its own
  * hash over its canonical content, so an entry edited, removed or inserted in the database breaks
  * the chain at a place `verify` names. Sequence numbers are unique in the database: two processes
- * appending at once cannot both take the same place; the loser's transaction fails on the
- * constraint and is retried on the new head, so every instance writes into one chain.
+ * appending at once cannot both take the same place. Each process appends after the head it last
+ * wrote (read afresh when unknown); if another process appended meanwhile, the insert collides on
+ * the sequence number, fails as a whole, and is built again on the new head. So every instance
+ * writes into one chain, and the common case is a single INSERT statement.
  *
- * Appends made close together in this process are written in one transaction (group commit):
- * a sweep that destroys a thousand recordings costs one commit, not a thousand.
+ * Appends made close together in this process are written together (group commit): a sweep that
+ * destroys a thousand recordings costs a handful of statements, not a thousand commits.
  *
  * What the chain cannot show on its own: an entry removed from the end, or a chain rewritten
  * from some point on by someone who can write to the database and recomputes every later hash.
@@ -116,6 +118,8 @@ export function entryHash(prevHash: string, entry: Omit<AuditRow, 'prevHash' | '
 export class AuditTrail {
   private pending: Pending[] = [];
   private flushing: Promise<void> | null = null;
+  /** The last entry this process knows of; undefined: read it from the database first. */
+  private head: { seq: number; hash: string } | null | undefined = undefined;
 
   constructor(
     private readonly deps: { db: Database; repo: AuditLogRepository; clock: Clock; logger: Logger },
@@ -158,34 +162,33 @@ export class AuditTrail {
     const { db, repo } = this.deps;
     for (let attempt = 1; ; attempt += 1) {
       try {
-        const entries = await db.transaction(async (trx) => {
-          const head = await repo.head(trx);
-          let prevHash = head?.hash ?? GENESIS_HASH;
-          let seq = head?.seq ?? 0;
-          const rows: AuditRow[] = batch.map((item) => {
-            seq += 1;
-            const row = {
-              seq,
-              at: item.at,
-              actor: item.event.actor,
-              actorRole: item.event.actorRole ?? null,
-              action: item.event.action,
-              recordingId: item.event.recordingId ?? null,
-              details: canonicalJson(item.event.details ?? {}),
-            };
-            const hash = entryHash(prevHash, { ...row, details: row.details });
-            const full = { ...row, prevHash, hash };
-            prevHash = hash;
-            return full;
-          });
-          await repo.insert(trx, rows);
-          return rows;
+        // The head this process wrote last, read afresh when unknown. If another process has
+        // appended since, the insert collides on the sequence number and is retried on the new head.
+        const head = this.head !== undefined ? this.head : (this.head = await repo.head(db.knex));
+        let prevHash = head?.hash ?? GENESIS_HASH;
+        let seq = head?.seq ?? 0;
+        const rows: AuditRow[] = batch.map((item) => {
+          seq += 1;
+          const content = {
+            seq,
+            at: item.at,
+            actor: item.event.actor,
+            actorRole: item.event.actorRole ?? null,
+            action: item.event.action,
+            recordingId: item.event.recordingId ?? null,
+            details: canonicalJson(item.event.details ?? {}),
+          };
+          const row = { ...content, prevHash, hash: entryHash(prevHash, content) };
+          prevHash = row.hash;
+          return row;
         });
-        const last = entries[entries.length - 1]!;
-        this.deps.logger.info('audit appended', { event: 'audit.appended', seq: last.seq, hash: last.hash, entries: entries.length });
-        return entries.map((row) => toEntry(row));
+        await repo.insert(rows);
+        const last = rows[rows.length - 1]!;
+        this.head = { seq: last.seq, hash: last.hash };
+        this.deps.logger.info('audit appended', { event: 'audit.appended', seq: last.seq, hash: last.hash, entries: rows.length });
+        return rows.map((row) => toEntry(row));
       } catch (error) {
-        // Another process took these sequence numbers first: build again on the new head.
+        this.head = undefined;
         if (attempt >= MAX_ATTEMPTS || !db.codec.isUniqueViolation(error)) throw error;
         await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * attempt));
       }

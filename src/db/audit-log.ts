@@ -31,28 +31,36 @@ const INSERT_CHUNK = 250;
 export class AuditLogRepository {
   constructor(private readonly db: Database) {}
 
-  async head(trx: Knex.Transaction): Promise<{ seq: number; hash: string } | null> {
-    const row = (await trx('audit_log').orderBy('seq', 'desc').first('seq', 'hash')) as { seq: number | string; hash: string } | undefined;
+  async head(knex: Knex = this.db.knex): Promise<{ seq: number; hash: string } | null> {
+    const row = (await knex('audit_log').orderBy('seq', 'desc').first('seq', 'hash')) as { seq: number | string; hash: string } | undefined;
     return row ? { seq: Number(row.seq), hash: row.hash } : null;
   }
 
-  async insert(trx: Knex.Transaction, rows: readonly AuditRow[]): Promise<void> {
-    const { codec } = this.db;
-    for (let offset = 0; offset < rows.length; offset += INSERT_CHUNK) {
-      await trx('audit_log').insert(
-        rows.slice(offset, offset + INSERT_CHUNK).map((row) => ({
-          seq: row.seq,
-          at: codec.time(row.at),
-          actor: row.actor,
-          actor_role: row.actorRole,
-          action: row.action,
-          recording_id: row.recordingId,
-          details: row.details,
-          prev_hash: row.prevHash,
-          hash: row.hash,
-        })),
-      );
+  /** All or nothing: one statement when the rows fit in one, else one transaction. */
+  async insert(rows: readonly AuditRow[]): Promise<void> {
+    if (rows.length <= INSERT_CHUNK) {
+      await this.db.knex('audit_log').insert(rows.map((row) => this.toRow(row)));
+      return;
     }
+    await this.db.transaction(async (trx) => {
+      for (let offset = 0; offset < rows.length; offset += INSERT_CHUNK) {
+        await trx('audit_log').insert(rows.slice(offset, offset + INSERT_CHUNK).map((row) => this.toRow(row)));
+      }
+    });
+  }
+
+  private toRow(row: AuditRow): Record<string, unknown> {
+    return {
+      seq: row.seq,
+      at: this.db.codec.time(row.at),
+      actor: row.actor,
+      actor_role: row.actorRole,
+      action: row.action,
+      recording_id: row.recordingId,
+      details: row.details,
+      prev_hash: row.prevHash,
+      hash: row.hash,
+    };
   }
 
   /** Ascending from `afterSeq` (exclusive): how verification walks the whole chain in bounded pages. */

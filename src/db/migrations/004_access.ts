@@ -6,6 +6,17 @@ import type { Knex } from 'knex';
  * numbers are unique so that appends from several processes form one chain.
  */
 export async function up(knex: Knex): Promise<void> {
+  // Search by number walks (number, call_time, id) newest first for each end of the call; these
+  // replace the single-column indexes on the numbers, which they cover.
+  await knex.schema.alterTable('recordings', (table) => {
+    table.index(['from_number', 'call_time', 'id']);
+    table.index(['to_number', 'call_time', 'id']);
+  });
+  await knex.schema.alterTable('recordings', (table) => {
+    table.dropIndex(['from_number']);
+    table.dropIndex(['to_number']);
+  });
+
   await knex.schema.createTable('users', (table) => {
     table.string('id', 36).primary();
     table.string('username', 64).notNullable().unique();
@@ -126,4 +137,12 @@ export async function down(knex: Knex): Promise<void> {
   await knex.schema.dropTable('access_requests');
   await knex.schema.dropTable('sessions');
   await knex.schema.dropTable('users');
+  await knex.schema.alterTable('recordings', (table) => {
+    table.index(['from_number']);
+    table.index(['to_number']);
+  });
+  await knex.schema.alterTable('recordings', (table) => {
+    table.dropIndex(['from_number', 'call_time', 'id']);
+    table.dropIndex(['to_number', 'call_time', 'id']);
+  });
 }
