@@ -133,9 +133,14 @@ export interface Access {
   record(event: AuditEvent): void;
 }
 
+/** The audit trail alone, for commands that record a change without building the whole app (key generation). */
+export function createAuditTrail(db: Database, clock: Clock, logger: Logger): AuditTrail {
+  return new AuditTrail({ db, repo: new AuditLogRepository(db), clock, logger });
+}
+
 function createAccess(parts: { db: Database; recordings: RecordingsRepository; vault: RecordingVault; retention: RetentionService; config: Config; clock: Clock; logger: Logger }): Access {
   const { db, recordings, vault, retention, config, clock, logger } = parts;
-  const audit = new AuditTrail({ db, repo: new AuditLogRepository(db), clock, logger });
+  const audit = createAuditTrail(db, clock, logger);
   const usersRepo = new UsersRepository(db);
   const requestsRepo = new AccessRequestsRepository(db);
   const accessRequests = new AccessRequests({ repo: requestsRepo, recordings, users: usersRepo, audit, config, clock });

@@ -116,4 +116,13 @@ describe('access from the command line', () => {
     expect((await runCli(['releases', 'export', '--user', 'iglead1', '--reason', 'x'], t.env, PASSWORDS.iglead1)).code).toBe(2);
     expect((await json(await call(t.url, 'GET', '/releases', { token: await login(t.url, 'iglead1', PASSWORDS.iglead1) }))).items).toHaveLength(1);
   });
+
+  it('keys generate is recorded in the audit trail as the operator\'s change', async () => {
+    const generated = await runCli(['keys', 'generate', '--no-make-current'], t.env);
+    expect(generated.code).toBe(0);
+    const keyId = /generated local master key (\S+)/.exec(generated.stdout)![1];
+    const entry = (await t.app.access.audit.list({ action: 'key.generated', limit: 5 })).items[0];
+    expect(entry).toMatchObject({ actor: expect.stringMatching(/^cli:.+@.+$/), details: { keyId, kind: 'local', current: false } });
+    expect((await t.app.access.audit.verify()).ok).toBe(true);
+  });
 });

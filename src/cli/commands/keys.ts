@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { systemClock } from '../../clock';
 import { generateLocalKey, generateRsaKey, readKeyFolder, setCurrentKey } from '../../crypto/key-files';
 import { CommandFailure, loadConfigOrExit, print, printJson, withApp } from '../context';
+import { auditKeyChange } from '../key-audit';
 
 export function registerKeys(program: Command): void {
   const keys = program.command('keys').description('master keys');
@@ -29,6 +30,7 @@ export function registerKeys(program: Command): void {
         print(`  ${key.id}.private.pem  keep this on nodes that must play or export recordings, and in escrow`);
       }
       print('Back up the key folder now: without its keys no recording can ever be decrypted.');
+      await auditKeyChange(config, { keyId: key.id, kind, current: makeCurrent });
     });
 
   keys
