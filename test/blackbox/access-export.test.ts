@@ -226,4 +226,33 @@ describeEachBackend('exports, playback and subject access', (backend) => {
     const bad = await call(t.url, 'POST', '/releases', { token: tokens.manager1, body: { accessRequestId: id, format: 'transcript', sha256: 'not-a-hash' } });
     expect(bad.status).toBe(400);
   });
+
+  it('recordings being destroyed or destroyed are never offered as if they held audio', async () => {
+    const gone = await ingestRecording(t.app, { from: '07700 900777' });
+    const going = await ingestRecording(t.app, { from: '07700 900777' });
+    await grant(t.url, tokens.manager1!, tokens.iglead1!, [gone.id, going.id], RELEASE);
+    await t.app.db.knex('recordings').where({ id: gone.id }).update({ retain_until: t.app.db.codec.time(new Date('2020-01-01T00:00:00Z')) });
+    expect((await t.app.retention.sweep()).destroyed).toBe(1);
+    await t.app.db.knex('recordings').where({ id: going.id }).update({ status: 'destroying' });
+
+    const search = await call(t.url, 'GET', '/recordings?number=07700900777', { token: tokens.manager1 });
+    expect((await json<{ items: unknown[] }>(search)).items).toEqual([]);
+    const byDate = await call(t.url, 'GET', '/recordings?limit=100', { token: tokens.manager1 });
+    const listed = (await json<{ items: Array<{ id: string }> }>(byDate)).items.map((item) => item.id);
+    expect(listed).not.toContain(gone.id);
+    expect(listed).not.toContain(going.id);
+
+    const view = await call(t.url, 'GET', `/recordings/${gone.id}`, { token: tokens.manager1 });
+    expect(view.status).toBe(410);
+    expect((await json(view)).code).toBe('E_RECORDING_DESTROYED');
+    expect(await json(await call(t.url, 'GET', `/recordings/${going.id}`, { token: tokens.manager1 }))).toMatchObject({ status: 'destroying', hasAudio: false, format: null, sha256: null });
+    for (const format of ['original', 'mp3', 'wav']) {
+      const destroyed = await call(t.url, 'GET', `/recordings/${gone.id}/audio?format=${format}`, { token: tokens.manager1 });
+      expect([destroyed.status, (await json(destroyed)).code]).toEqual([410, 'E_RECORDING_DESTROYED']);
+      const destroying = await call(t.url, 'GET', `/recordings/${going.id}/audio?format=${format}`, { token: tokens.manager1 });
+      expect([destroying.status, (await json(destroying)).code]).toEqual([409, 'E_RECORDING_BEING_DESTROYED']);
+    }
+    const sar = await call(t.url, 'POST', '/subject-access', { token: tokens.iglead1, body: { number: '07700 900777', requester: 'the caller', reason: 'SAR received 2026-02-02' } });
+    expect(sar.status).toBe(404);
+  });
 });
