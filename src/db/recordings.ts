@@ -215,7 +215,8 @@ export class RecordingsRepository {
         .unionAll(knex.select('*').from(page((q) => q.where('r.to_number', filters.number!)).as('t')))) as Array<Record<string, unknown>>;
       const byId = new Map(both.map((row) => [row.id as string, row]));
       const time = (row: Record<string, unknown>): number => codec.readTime(row.call_time)!.getTime();
-      rows = [...byId.values()].sort((a, b) => time(b) - time(a) || (a.id! < b.id! ? 1 : a.id! > b.id! ? -1 : 0)).slice(0, filters.limit + 1);
+      const id = (row: Record<string, unknown>): string => row.id as string;
+      rows = [...byId.values()].sort((a, b) => time(b) - time(a) || (id(a) < id(b) ? 1 : id(a) > id(b) ? -1 : 0)).slice(0, filters.limit + 1);
     } else {
       rows = (await page(() => undefined)) as Array<Record<string, unknown>>;
     }

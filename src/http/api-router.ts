@@ -12,7 +12,7 @@ import type { AudioDelivery } from '../export/audio-delivery';
 import type { SubjectAccess } from '../export/subject-access';
 import type { RetentionService } from '../retention/retention-service';
 import { bearerAuth, principalOf, reasonFrom, REASON_HEADER, requireReasonOnReads } from './api-auth';
-import { deliver } from './deliver';
+import { deliver, write } from './deliver';
 import { openApiDocument } from './openapi';
 import { parseRange } from './range';
 
@@ -151,7 +151,7 @@ export function apiRouter(deps: ApiDeps): Router {
     res.setHeader('Cache-Control', 'no-store');
     if (!first.done) res.write(first.value);
     for await (const line of lines) {
-      if (!res.write(line)) await new Promise((resolve) => res.once('drain', resolve));
+      if (!(await write(res, line))) return;
     }
     res.end();
   });

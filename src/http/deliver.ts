@@ -15,19 +15,7 @@ export async function deliver(res: Response, delivery: Delivery, head: { status:
         res.status(head.status);
         for (const [name, value] of Object.entries(head.headers)) res.setHeader(name, value);
       }
-      if (res.destroyed) break;
-      if (!res.write(chunk)) {
-        await new Promise<void>((resolve) => {
-          const done = (): void => {
-            res.off('drain', done);
-            res.off('close', done);
-            resolve();
-          };
-          res.on('drain', done);
-          res.on('close', done);
-        });
-      }
-      if (res.destroyed) break;
+      if (!(await write(res, chunk))) break;
     }
     if (!res.destroyed) {
       if (!res.headersSent) {
@@ -49,4 +37,21 @@ export async function deliver(res: Response, delivery: Delivery, head: { status:
       await delivery.settle(complete).catch((error: unknown) => res.req.log?.error('the release could not be recorded', { event: 'release.record_failed', error }));
     }
   }
+}
+
+/** Writes with backpressure; false once the client has gone (no 'drain' will ever come). */
+export async function write(res: Response, chunk: Buffer | string): Promise<boolean> {
+  if (res.destroyed) return false;
+  if (!res.write(chunk)) {
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        res.off('drain', done);
+        res.off('close', done);
+        resolve();
+      };
+      res.on('drain', done);
+      res.on('close', done);
+    });
+  }
+  return !res.destroyed;
 }

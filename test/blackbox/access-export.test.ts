@@ -255,4 +255,22 @@ describeEachBackend('exports, playback and subject access', (backend) => {
     const sar = await call(t.url, 'POST', '/subject-access', { token: tokens.iglead1, body: { number: '07700 900777', requester: 'the caller', reason: 'SAR received 2026-02-02' } });
     expect(sar.status).toBe(404);
   });
+
+  it('a search by number finds calls at either end, in any format, newest first, and pages through them without loss or repeat', async () => {
+    const made: Recording[] = [];
+    for (let i = 0; i < 7; i += 1) {
+      const outbound = i % 2 === 1;
+      made.push(await ingestRecording(t.app, { direction: outbound ? 'outbound' : 'inbound', from: outbound ? '+441632960001' : '07700 900888', to: outbound ? '+44 7700 900888' : '+441632960001', startedAt: new Date(Date.UTC(2026, 0, 20, 9, i % 3, 0)) }));
+    }
+    const expected = [...made].sort((a, b) => b.callTime.getTime() - a.callTime.getTime() || (a.id < b.id ? 1 : -1)).map((r) => r.id);
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const query: string = `/recordings?number=${encodeURIComponent('447700900888')}&limit=2${cursor ? `&cursor=${cursor}` : ''}`;
+      const page = await json<{ items: Array<{ id: string }>; nextCursor: string | null }>(await call(t.url, 'GET', query, { token: tokens.manager1 }));
+      seen.push(...page.items.map((item) => item.id));
+      cursor = page.nextCursor;
+    } while (cursor);
+    expect(seen).toEqual(expected);
+  });
 });
