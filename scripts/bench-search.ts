@@ -138,7 +138,7 @@ async function main(): Promise<void> {
       rows.push({ figure: `search ${kind}, p99 (ms)`, value: api.p99, anchorName: 'repository p99', anchor: direct.p99, target: '-', pass: true });
     }
     rows.push({ figure: 'GET /healthz round trip, p95 (ms)', value: h.p95, target: '-', pass: true });
-    printTable(`bench-search (${ROWS.toLocaleString('en-GB')} recordings, SQLite, ${REQUESTS} requests per kind)`, rows);
+    printTable(`bench-search (${ROWS.toLocaleString('en-GB')} recordings, SQLite, ${REQUESTS} requests per kind; load average ${os.loadavg()[0]!.toFixed(1)})`, rows);
     if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify(rows)}\n`);
   } finally {
     await serve.kill();
