@@ -83,6 +83,19 @@ const schema = z.object({
     vonage: z.object({ signatureSecret: z.string().nullable(), applicationId: z.string().nullable(), privateKey: z.string().nullable() }),
   }),
   metrics: z.object({ token: z.string().nullable() }),
+  access: z.object({
+    sessionTtlMinutes: z.number().int().min(1),
+    loginMaxFailures: z.number().int().min(1),
+    loginLockoutSeconds: z.number().int().min(1),
+    passwordMinLength: z.number().int().min(8).max(256),
+    passwordHashCost: z.number().int().min(10).max(20),
+    grantDefaultDays: z.number().int().min(1),
+    grantMaxDays: z.number().int().min(1),
+    grantExemptRoles: z.array(z.enum(['manager', 'ig_lead', 'dpo', 'staff'])),
+  }),
+  export: z.object({
+    mp3Bitrate: z.string().regex(/^\d+k$/),
+  }),
   failpoint: z.enum(FAILPOINTS).nullable(),
   retention: z.object({
     periods: z.record(category, period),
@@ -227,6 +240,9 @@ function derive(raw: RawConfig, cwd: string, problems: ConfigProblem[]): Config 
   }
   if (raw.providers.vonage.signatureSecret && !(raw.providers.vonage.applicationId && raw.providers.vonage.privateKey)) {
     problems.push({ key: 'CALLVAULT_VONAGE_PRIVATE_KEY', problem: 'Vonage recordings are fetched with the application key: set CALLVAULT_VONAGE_APPLICATION_ID and CALLVAULT_VONAGE_PRIVATE_KEY too' });
+  }
+  if (raw.access.grantDefaultDays > raw.access.grantMaxDays) {
+    problems.push({ key: 'CALLVAULT_GRANT_DEFAULT_DAYS', problem: 'must be at most CALLVAULT_GRANT_MAX_DAYS' });
   }
   if (raw.queue.backoffMaxMs < raw.queue.backoffBaseMs) {
     problems.push({ key: 'CALLVAULT_JOB_BACKOFF_MAX_MS', problem: 'must be at least CALLVAULT_JOB_BACKOFF_BASE_MS' });

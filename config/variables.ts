@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import { validate as validateCron } from 'node-cron';
 import { isSupportedCountry } from 'libphonenumber-js';
 import { parsePeriod } from '../src/retention/period';
+import { isRole } from '../src/access/roles';
 
 /**
  * Every environment variable callvault reads, in one table: where its value goes in the
@@ -133,6 +134,23 @@ const privateKeyPem = (value: string): ParseResult => {
 const category = (value: string): ParseResult =>
   /^[a-z][a-z0-9_-]{0,31}$/.test(value.trim()) ? ok(value.trim()) : bad(`must be a category name such as general, got "${value}"`);
 
+const exemptRoles = (value: string): ParseResult => {
+  const roles = value.split(',').map((item) => item.trim().toLowerCase()).filter(Boolean);
+  for (const role of roles) {
+    if (!isRole(role)) return bad(`"${role}" is not a role (manager, ig_lead, dpo, staff)`);
+    if (role === 'admin') return bad('admin can never hear recordings without a grant (SPEC 1); remove it');
+  }
+  return ok(roles);
+};
+
+// MPEG-2 Layer III bitrates (exports are 24 kHz MP3, see src/export/transcoder.ts).
+const MP3_BITRATES = [8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160];
+const mp3Bitrate = (value: string): ParseResult => {
+  const match = /^\s*(\d+)\s*k?\s*$/i.exec(value);
+  const kbps = match ? Number(match[1]) : NaN;
+  return MP3_BITRATES.includes(kbps) ? ok(`${kbps}k`) : bad(`must be one of ${MP3_BITRATES.map((b) => `${b}k`).join(', ')}, got "${value}"`);
+};
+
 /**
  * Crash points for the crash-safety tests: the process kills itself (SIGKILL) there, as a power
  * cut would. Never set in production.
@@ -206,5 +224,14 @@ export const VARIABLES: readonly VariableSpec[] = [
   { env: 'CALLVAULT_RETENTION_BATCH_SIZE', path: 'retention.batchSize', parse: integer(1, 1000), description: 'Recordings destroyed per batch (S3 deletes up to 1,000 keys per request).' },
   { env: 'CALLVAULT_TIMEZONE', path: 'retention.timezone', parse: timezone, description: 'Time zone of the destruction schedule.' },
   { env: 'CALLVAULT_METRICS_TOKEN', path: 'metrics.token', parse: text(false), secret: true, description: 'When set, GET /metrics requires Authorization: Bearer <token> (Prometheus bearer_token).' },
+  { env: 'CALLVAULT_SESSION_TTL_MINUTES', path: 'access.sessionTtlMinutes', parse: integer(1, 7 * 24 * 60), description: 'How long a sign-in token lasts (it is also revoked by logout).' },
+  { env: 'CALLVAULT_LOGIN_MAX_FAILURES', path: 'access.loginMaxFailures', parse: integer(1, 100), description: 'Consecutive failed sign-ins that lock an account.' },
+  { env: 'CALLVAULT_LOGIN_LOCKOUT_SECONDS', path: 'access.loginLockoutSeconds', parse: integer(1, 7 * 86_400), description: 'How long a locked account stays locked.' },
+  { env: 'CALLVAULT_PASSWORD_MIN_LENGTH', path: 'access.passwordMinLength', parse: integer(8, 256), description: 'Shortest password accepted for a user.' },
+  { env: 'CALLVAULT_PASSWORD_HASH_COST', path: 'access.passwordHashCost', parse: integer(10, 20), description: 'scrypt cost as log2(N) (r=8, p=3); existing hashes keep theirs and are upgraded at the next sign-in.' },
+  { env: 'CALLVAULT_GRANT_DEFAULT_DAYS', path: 'access.grantDefaultDays', parse: integer(1, 365), description: 'How long an approved access request lasts when the approver gives no expiry.' },
+  { env: 'CALLVAULT_GRANT_MAX_DAYS', path: 'access.grantMaxDays', parse: integer(1, 365), description: 'The longest expiry an approver may give a grant.' },
+  { env: 'CALLVAULT_GRANT_EXEMPT_ROLES', path: 'access.grantExemptRoles', parse: exemptRoles, format: (v) => (v as string[]).join(','), description: 'Roles that may hear recordings they may see without a grant (comma-separated; never admin). Exports always need a grant.' },
+  { env: 'CALLVAULT_EXPORT_MP3_BITRATE', path: 'export.mp3Bitrate', parse: mp3Bitrate, description: 'Bitrate of MP3 exports (24 kHz mono or stereo, constant bitrate).' },
   { env: 'CALLVAULT_FAILPOINT', path: 'failpoint', parse: oneOf(...FAILPOINTS), description: 'Testing only: the process kills itself at this point of ingest, destruction or key rotation (crash-safety tests).' },
 ];

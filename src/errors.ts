@@ -86,6 +86,22 @@ export const ERROR_CODES = {
   E_NOT_READY_TIMEOUT: { status: 503, retryable: true, meaning: 'GET /readyz: the database or the storage did not answer within 3 seconds.' },
   E_DATABASE: { status: 503, retryable: true, meaning: 'The index database failed or is unreachable.' },
 
+  // access: sign-in, roles, reasons, grants, releases
+  E_AUTH_REQUIRED: { status: 401, retryable: false, meaning: 'The request carries no bearer token, or its token is unknown, expired or revoked (sign in again).' },
+  E_AUTH_FAILED: { status: 401, retryable: false, meaning: 'Wrong username or password, or the account is locked for a while after repeated failures.' },
+  E_FORBIDDEN: { status: 403, retryable: false, meaning: 'The signed-in user\'s role may not do this.' },
+  E_REASON_REQUIRED: { status: 400, retryable: false, meaning: 'Searches and reads need a stated reason in the X-Access-Reason header (at least 5 characters).' },
+  E_GRANT_REQUIRED: { status: 403, retryable: false, meaning: 'Hearing or exporting this recording needs a live grant (an approved access request covering it, not expired or revoked).' },
+  E_RELEASE_NOT_AUTHORISED: { status: 403, retryable: false, meaning: 'A copy may leave only under a live grant that names a release purpose, requester and recipient.' },
+  E_DPO_APPROVAL_REQUIRED: { status: 403, retryable: false, meaning: 'Police and disciplinary requests need the data protection officer\'s approval as well as the IG lead\'s.' },
+  E_OWN_REQUEST: { status: 403, retryable: false, meaning: 'Nobody may approve or reject their own access request.' },
+  E_ACCESS_REQUEST_NOT_FOUND: { status: 404, retryable: false, meaning: 'No access request with that id (or not one this user may see).' },
+  E_ACCESS_REQUEST_DECIDED: { status: 409, retryable: false, meaning: 'The access request has already been decided (approved, rejected or revoked).' },
+  E_USER_NOT_FOUND: { status: 404, retryable: false, meaning: 'No user with that name.' },
+  E_USER_EXISTS: { status: 409, retryable: false, meaning: 'A user with that name already exists.' },
+  E_PASSWORD_POLICY: { status: 400, retryable: false, meaning: 'The new password is too short or too long (CALLVAULT_PASSWORD_MIN_LENGTH).' },
+  E_TRANSCODE: { status: 500, retryable: false, meaning: 'ffmpeg could not convert the recording (is ffmpeg installed?); the log line has its message.' },
+
   E_INTERNAL: { status: 500, retryable: true, meaning: 'An unexpected error; the log line with the request id has details.' },
 } as const satisfies Record<string, ErrorSpec>;
 

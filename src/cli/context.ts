@@ -45,7 +45,13 @@ export async function withApp<T>(body: (app: App) => Promise<T>, options: { logg
   const parts = buildParts(config, { logger: options.logger ?? commandLogger(config) });
   try {
     if (config.autoMigrate) await parts.db.migrate();
-    return await body(createApp(parts));
+    const app = createApp(parts);
+    try {
+      return await body(app);
+    } finally {
+      // Audit entries the command caused (a sweep's destructions, a user change) are written before the database closes.
+      await app.access.audit.idle();
+    }
   } finally {
     await closeParts(parts);
   }

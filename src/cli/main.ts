@@ -1,13 +1,17 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { registerConfig } from './commands/config';
+import { registerAudit } from './commands/audit';
+import { registerExport } from './commands/export';
 import { registerImport } from './commands/import';
 import { registerJobs } from './commands/jobs';
 import { registerKeys } from './commands/keys';
 import { registerMigrate } from './commands/migrate';
+import { registerReleases } from './commands/releases';
 import { registerRetention } from './commands/retention';
 import { registerServe } from './commands/serve';
 import { registerStorage } from './commands/storage';
+import { registerUsers } from './commands/users';
 import { registerVerify } from './commands/verify';
 import { reportAndExit } from './context';
 
@@ -29,6 +33,10 @@ export function buildProgram(): Command {
   registerJobs(program);
   registerRetention(program);
   registerConfig(program);
+  registerUsers(program);
+  registerExport(program);
+  registerReleases(program);
+  registerAudit(program);
   return program;
 }
 

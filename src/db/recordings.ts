@@ -73,8 +73,8 @@ export interface SearchFilters {
   readonly to?: Date;
   readonly category?: string;
   readonly statuses?: readonly RecordingStatus[];
-  /** Only calls this username took part in (staff see no others). */
-  readonly participant?: string;
+  /** Only calls this person took part in: named among the staff, or on their extension (staff see no others). */
+  readonly participant?: { readonly username: string; readonly extension: string | null };
   readonly limit: number;
   /** Opaque cursor from a previous page. */
   readonly cursor?: string;
@@ -174,30 +174,52 @@ export class RecordingsRepository {
   async search(filters: SearchFilters): Promise<SearchPage> {
     const { codec, knex } = this.db;
     const cursor = decodeCursor(filters.cursor);
-    const query = knex('recordings as r').select('r.*');
-    if (filters.statuses?.length) query.whereIn('r.status', filters.statuses as string[]);
-    if (filters.number) query.where((q) => q.where('r.from_number', filters.number!).orWhere('r.to_number', filters.number!));
-    if (filters.extension) query.where('r.extension', filters.extension);
-    if (filters.line) query.where('r.line', filters.line);
-    if (filters.team) query.where('r.team', filters.team);
-    if (filters.category) query.where('r.category', filters.category);
-    if (filters.from) query.where('r.call_time', '>=', codec.time(filters.from));
-    if (filters.to) query.where('r.call_time', '<', codec.time(filters.to));
-    for (const username of [filters.staff, filters.participant]) {
-      if (!username) continue;
-      query.whereExists(knex('recording_staff as s').select(knex.raw('1')).whereRaw('s.recording_id = r.id').where('s.username', username));
+    const page = (narrow: (query: Knex.QueryBuilder) => void): Knex.QueryBuilder => {
+      const query = knex('recordings as r').select('r.*');
+      narrow(query);
+      if (filters.statuses?.length) query.whereIn('r.status', filters.statuses as string[]);
+      if (filters.extension) query.where('r.extension', filters.extension);
+      if (filters.line) query.where('r.line', filters.line);
+      if (filters.team) query.where('r.team', filters.team);
+      if (filters.category) query.where('r.category', filters.category);
+      if (filters.from) query.where('r.call_time', '>=', codec.time(filters.from));
+      if (filters.to) query.where('r.call_time', '<', codec.time(filters.to));
+      const staffOn = (username: string) => knex('recording_staff as s').select(knex.raw('1')).whereRaw('s.recording_id = r.id').where('s.username', username);
+      if (filters.staff) query.whereExists(staffOn(filters.staff));
+      if (filters.participant) {
+        const { username, extension } = filters.participant;
+        query.where((q) => {
+          q.whereExists(staffOn(username));
+          if (extension) q.orWhere('r.extension', extension);
+        });
+      }
+      if (filters.party) {
+        query.whereExists(
+          knex('recording_parties as p').select(knex.raw('1')).whereRaw('p.recording_id = r.id').whereRaw("p.name_folded like ? escape '\\'", [`%${escapeLike(filters.party)}%`]),
+        );
+      }
+      if (cursor) {
+        const time = codec.time(cursor.time);
+        query.where((q) => q.where('r.call_time', '<', time).orWhere((inner) => inner.where('r.call_time', time).andWhere('r.id', '<', cursor.id)));
+      }
+      return query.orderBy([{ column: 'r.call_time', order: 'desc' }, { column: 'r.id', order: 'desc' }]).limit(filters.limit + 1);
+    };
+    let rows: Array<Record<string, unknown>>;
+    if (filters.number) {
+      // Either end of the call, as two walks down (number, call_time, id) indexes merged here:
+      // one "a = ? or b = ?" query lets the planner walk the whole call_time index instead when
+      // one side is common (the practice's own number is on half the calls).
+      const both = (await knex
+        .select('*')
+        .from(page((q) => q.where('r.from_number', filters.number!)).as('f'))
+        .unionAll(knex.select('*').from(page((q) => q.where('r.to_number', filters.number!)).as('t')))) as Array<Record<string, unknown>>;
+      const byId = new Map(both.map((row) => [row.id as string, row]));
+      const time = (row: Record<string, unknown>): number => codec.readTime(row.call_time)!.getTime();
+      const id = (row: Record<string, unknown>): string => row.id as string;
+      rows = [...byId.values()].sort((a, b) => time(b) - time(a) || (id(a) < id(b) ? 1 : id(a) > id(b) ? -1 : 0)).slice(0, filters.limit + 1);
+    } else {
+      rows = (await page(() => undefined)) as Array<Record<string, unknown>>;
     }
-    if (filters.party) {
-      query.whereExists(
-        knex('recording_parties as p').select(knex.raw('1')).whereRaw('p.recording_id = r.id').whereRaw("p.name_folded like ? escape '\\'", [`%${escapeLike(filters.party)}%`]),
-      );
-    }
-    if (cursor) {
-      const time = codec.time(cursor.time);
-      query.where((q) => q.where('r.call_time', '<', time).orWhere((inner) => inner.where('r.call_time', time).andWhere('r.id', '<', cursor.id)));
-    }
-    query.orderBy([{ column: 'r.call_time', order: 'desc' }, { column: 'r.id', order: 'desc' }]).limit(filters.limit + 1);
-    const rows = (await query) as Array<Record<string, unknown>>;
     const more = rows.length > filters.limit;
     const items = await this.attachPeople(rows.slice(0, filters.limit));
     const last = items[items.length - 1];
@@ -208,12 +230,15 @@ export class RecordingsRepository {
     if (rows.length === 0) return [];
     const knex = trx ?? this.db.knex;
     const ids = rows.map((row) => row.id as string);
-    const [staffRows, partyRows] = await Promise.all([
-      knex('recording_staff').whereIn('recording_id', ids).orderBy('username'),
-      knex('recording_parties').whereIn('recording_id', ids).orderBy('id'),
-    ]);
-    const staffBy = groupBy(staffRows as Array<{ recording_id: string; username: string }>, (row) => row.recording_id);
-    const partiesBy = groupBy(partyRows as Array<{ recording_id: string; name: string; role: string | null }>, (row) => row.recording_id);
+    // One round trip for both tables (a search is latency-bound by its round trips).
+    const people = (await knex('recording_staff')
+      .select('recording_id', knex.raw("'staff' as kind"), 'username as name', knex.raw('null as role'), knex.raw('0 as position'))
+      .whereIn('recording_id', ids)
+      .unionAll(knex('recording_parties').select('recording_id', knex.raw("'party' as kind"), 'name', 'role', 'id as position').whereIn('recording_id', ids))) as Array<{ recording_id: string; kind: string; name: string; role: string | null; position: number | string }>;
+    const staffRows = people.filter((row) => row.kind === 'staff').sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const partyRows = people.filter((row) => row.kind === 'party').sort((a, b) => Number(a.position) - Number(b.position));
+    const staffBy = groupBy(staffRows.map((row) => ({ recording_id: row.recording_id, username: row.name })), (row) => row.recording_id);
+    const partiesBy = groupBy(partyRows, (row) => row.recording_id);
     return rows.map((row) =>
       this.fromRow(
         row,

@@ -6,6 +6,7 @@ import type { IngestService } from '../ingest/ingest-service';
 import type { Logger } from '../log/logger';
 import type { Metrics } from '../metrics/metrics';
 import { providerIngests, webhookRouters } from '../providers';
+import { apiRouter, type ApiDeps } from './api-router';
 import type { ObjectStore } from '../storage/object-store';
 import { errorHandler, notFound } from './errors';
 import { healthRouter } from './health';
@@ -21,10 +22,12 @@ export interface HttpDeps {
   readonly ingest: IngestService;
   readonly spoolDir: string;
   readonly metrics: Metrics;
+  /** The JSON API under /api (sign-in, search, audio, grants, releases, audit). */
+  readonly api: ApiDeps;
   readonly onWebhookRefused?: (source: string, code: string) => void;
 }
 
-/** The HTTP surface: health, metrics, webhooks (and, later, the API), one error format everywhere. */
+/** The HTTP surface: health, metrics, webhooks, the API under /api, one error format everywhere. */
 export function createHttpApp(deps: HttpDeps): Express {
   const app = express();
   app.disable('x-powered-by');
@@ -42,6 +45,8 @@ export function createHttpApp(deps: HttpDeps): Express {
   for (const router of webhookRouters({ config: deps.config, clock: deps.clock, ingest: deps.ingest, spoolDir: deps.spoolDir, publicUrlOf, onRefused: deps.onWebhookRefused })) {
     app.use(router);
   }
+
+  app.use('/api', apiRouter(deps.api));
 
   app.use(notFound());
   app.use(errorHandler());

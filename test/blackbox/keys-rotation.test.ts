@@ -147,6 +147,9 @@ describeEachBackend('keys rotate', (backend) => {
     expect(result.stdout).toMatch(new RegExp(`escrow copy of ${newKey} written to`));
     expect(result.stderr).not.toMatch(/exists only in/);
     expect(fs.statSync(escrow).mode & 0o777).toBe(0o600);
+    // Both the rotation and the escrow copy are in the audit trail, with who ran them.
+    const rotated = (await t.app.access.audit.list({ action: 'key.rotated', limit: 5 })).items[0];
+    expect(rotated).toMatchObject({ actor: expect.stringMatching(/^cli:/), details: { to: newKey, rewrapped: 1, escrowed: true } });
     const check = await runCli(['keys', 'import', escrow, '--dry-run', '--passphrase-file', passphraseFile], t.env);
     expect(check.stdout).toMatch(/opens with this passphrase and holds 1 key/);
     expect(check.stdout).toContain(newKey);

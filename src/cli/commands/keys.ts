@@ -13,6 +13,8 @@ import { failpoint } from '../../failpoint';
 import { CommandFailure, EXIT_USAGE, commandLogger, loadConfigOrExit, print, printJson, positiveInteger, withApp } from '../context';
 import { readPassphrase } from '../passphrase';
 import { startProgress } from '../progress';
+import { auditKeyChange } from '../key-audit';
+import { operatorName } from '../operator';
 
 export function registerKeys(program: Command): void {
   const keys = program.command('keys').description('master keys');
@@ -40,6 +42,7 @@ export function registerKeys(program: Command): void {
       }
       if (makeCurrent && existing.length > 0) print('Existing recordings stay under their old keys until you run "callvault keys rotate --current".');
       print('Back up the key folder now: without its keys no recording can ever be decrypted.');
+      await auditKeyChange(config, { keyId: key.id, kind, current: makeCurrent });
     });
 
   keys
@@ -139,6 +142,11 @@ export function registerKeys(program: Command): void {
           progress.stop();
         }
         if (result.remaining === 0) clearRotationMarker(dir);
+        await app.access.audit.append({
+          actor: operatorName(),
+          action: 'key.rotated',
+          details: { from: previous, to: result.targetKeyId, rewrapped: result.rewrapped, remaining: result.remaining, failures: result.failures.length, escrowed: Boolean(options.escrow) },
+        });
         if (options.json) printJson(result);
         else {
           print(`re-wrapped ${result.rewrapped} recording(s) under ${result.targetKeyId} in ${result.batches} batch(es)${result.skipped > 0 ? `; ${result.skipped} changed meanwhile and were left alone` : ''}`);
@@ -187,6 +195,7 @@ export function registerKeys(program: Command): void {
       const passphrase = await readPassphrase({ file: options.passphraseFile, confirm: true, prompt: 'Passphrase for the escrow file: ' });
       const file = exportKeys(chosen, passphrase);
       writePrivateFile(options.pkcs12, file, Boolean(options.force));
+      await auditKeyChange(config, { keyIds: chosen.map((key) => key.id), file: options.pkcs12 }, 'key.exported');
       print(`exported ${chosen.map((key) => `${key.id} (${key.kind})`).join(', ')} to ${options.pkcs12}`);
       print(`  PKCS#12, each key encrypted with AES-256-CBC under PBKDF2-HMAC-SHA256 (${DEFAULT_ITERATIONS} iterations), HMAC-SHA256 integrity.`);
       print('Keep the file and its passphrase apart from each other and from the recordings. Check it reads back with');
@@ -217,6 +226,7 @@ export function registerKeys(program: Command): void {
       }
       const result = restoreKeys(config.keys.dir, restoredKeys, { makeCurrent: options.makeCurrent });
       for (const id of result.restored) print(`restored ${id} into ${config.keys.dir}`);
+      if (result.restored.length > 0) await auditKeyChange(config, { keyIds: result.restored, current: result.current ?? null }, 'key.imported');
       for (const id of result.present) print(`${id} is already in ${config.keys.dir} (identical); left as it is`);
       if (result.current) {
         print(`${result.current} is now the current key`);
