@@ -95,6 +95,7 @@ const schema = z.object({
   }),
   export: z.object({
     mp3Bitrate: z.string().regex(/^\d+k$/),
+    maxConcurrent: z.number().int().min(1).max(64),
   }),
   failpoint: z.enum(FAILPOINTS).nullable(),
   retention: z.object({

@@ -233,5 +233,6 @@ export const VARIABLES: readonly VariableSpec[] = [
   { env: 'CALLVAULT_GRANT_MAX_DAYS', path: 'access.grantMaxDays', parse: integer(1, 365), description: 'The longest expiry an approver may give a grant.' },
   { env: 'CALLVAULT_GRANT_EXEMPT_ROLES', path: 'access.grantExemptRoles', parse: exemptRoles, format: (v) => (v as string[]).join(','), description: 'Roles that may hear recordings they may see without a grant (comma-separated; never admin). Exports always need a grant.' },
   { env: 'CALLVAULT_EXPORT_MP3_BITRATE', path: 'export.mp3Bitrate', parse: mp3Bitrate, description: 'Bitrate of MP3 exports (24 kHz mono or stereo, constant bitrate).' },
+  { env: 'CALLVAULT_MAX_CONCURRENT_EXPORTS', path: 'export.maxConcurrent', parse: integer(1, 64), description: 'MP3/WAV conversions (ffmpeg processes) at once per process; more are answered 503 E_BUSY.' },
   { env: 'CALLVAULT_FAILPOINT', path: 'failpoint', parse: oneOf(...FAILPOINTS), description: 'Testing only: the process kills itself at this point of ingest, destruction or key rotation (crash-safety tests).' },
 ];

@@ -19,6 +19,7 @@ import { ReleasesRepository } from './db/releases';
 import { UsersRepository } from './db/users';
 import { AudioDelivery } from './export/audio-delivery';
 import { SubjectAccess } from './export/subject-access';
+import { TranscodeSlots } from './export/transcode-slots';
 import type { createHttpApp as CreateHttpApp } from './http/http-app';
 import { IngestService } from './ingest/ingest-service';
 import { IngestPipeline } from './ingest/pipeline';
@@ -168,6 +169,7 @@ function createAccess(parts: { db: Database; recordings: RecordingsRepository; v
   const record = (event: AuditEvent): void => {
     audit.append(event).catch(() => undefined);
   };
+  const transcodeSlots = new TranscodeSlots(config.export.maxConcurrent);
 
   // Retention's own operations enter the audit trail too, whoever triggered them (API, command, schedule).
   retention.on('hold-placed', (hold: HoldRecord) => record({ actor: hold.placedBy, action: 'retention.hold_placed', recordingId: hold.recordingId, details: { holdId: hold.id, reason: hold.reason } }));
@@ -186,8 +188,8 @@ function createAccess(parts: { db: Database; recordings: RecordingsRepository; v
     recordings: new RecordingAccess({ recordings, audit, config }),
     accessRequests,
     releases,
-    audio: new AudioDelivery({ recordings, vault, grants: accessRequests, releases, audit, config, logger }),
-    subjectAccess: new SubjectAccess({ recordings, vault, releases, audit, config, logger }),
+    audio: new AudioDelivery({ recordings, vault, grants: accessRequests, releases, audit, config, logger, slots: transcodeSlots }),
+    subjectAccess: new SubjectAccess({ recordings, vault, releases, audit, config, logger, slots: transcodeSlots }),
     record,
   };
 }

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream';
 import type { Config } from '../../config';
-import type { AccessRequests } from '../access/access-requests';
+import type { AccessRequests, Grant } from '../access/access-requests';
 import type { AuditTrail } from '../access/audit-trail';
 import type { Principal } from '../access/principal';
 import { requireAudio, requireVisible } from '../access/recording-policy';
@@ -12,6 +12,7 @@ import type { ReleaseRecord } from '../db/releases';
 import { AppError } from '../errors';
 import type { Logger } from '../log/logger';
 import { DigestStream, type RecordingVault, type SealedRef } from '../vault/recording-vault';
+import type { TranscodeSlots } from './transcode-slots';
 import { EXPORT_CONTENT_TYPES, transcode, type ExportFormat } from './transcoder';
 
 /**
@@ -57,6 +58,7 @@ export class AudioDelivery {
       audit: AuditTrail;
       config: Config;
       logger: Logger;
+      slots: TranscodeSlots;
     },
   ) {}
 
@@ -106,6 +108,18 @@ export class AudioDelivery {
   async export(principal: Principal, recordingId: string, request: ExportRequest): Promise<Delivery> {
     const recording = await this.audible(principal, recordingId);
     const grant = await this.deps.grants.liveGrant(principal.userId, recordingId, 'release', request.grantId);
+    // Taken before anything is audited, so a busy answer leaves no trace of an export that never ran.
+    const releaseSlot = request.format === 'original' ? () => undefined : this.deps.slots.take();
+    try {
+      return await this.startExport(principal, recording, request, grant, releaseSlot);
+    } catch (error) {
+      releaseSlot();
+      throw error;
+    }
+  }
+
+  private async startExport(principal: Principal, recording: Recording, request: ExportRequest, grant: Grant, releaseSlot: () => void): Promise<Delivery> {
+    const recordingId = recording.id;
     const { request: approved } = grant;
     await this.deps.audit.append({
       actor: principal.username,
@@ -121,6 +135,7 @@ export class AudioDelivery {
         : transcode(source, { inputFormat: recording.format, to: request.format, mp3Bitrate: this.deps.config.export.mp3Bitrate, logger: this.deps.logger });
     const digest = new DigestStream();
     const body = pipeline(converted, digest, () => undefined);
+    body.once('close', releaseSlot);
     let settled: Promise<ReleaseRecord> | null = null;
     return {
       contentType: request.format === 'original' ? (recording.contentType ?? 'application/octet-stream') : EXPORT_CONTENT_TYPES[request.format],

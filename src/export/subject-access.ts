@@ -15,6 +15,7 @@ import { DigestStream, type RecordingVault } from '../vault/recording-vault';
 import type { Delivery } from './audio-delivery';
 import { refOf } from './audio-delivery';
 import { csvLine } from './csv';
+import type { TranscodeSlots } from './transcode-slots';
 import { transcode } from './transcoder';
 
 /**
@@ -43,7 +44,7 @@ const PAGE = 100;
 
 export class SubjectAccess {
   constructor(
-    private readonly deps: { recordings: RecordingsRepository; vault: RecordingVault; releases: ReleaseRegister; audit: AuditTrail; config: Config; logger: Logger },
+    private readonly deps: { recordings: RecordingsRepository; vault: RecordingVault; releases: ReleaseRegister; audit: AuditTrail; config: Config; logger: Logger; slots: TranscodeSlots },
   ) {}
 
   /** The recordings a request would return, oldest first (also what `bundle` puts in the ZIP). */
@@ -80,6 +81,23 @@ export class SubjectAccess {
     const recordings = await this.find(number, name);
     if (recordings.length === 0) throw new AppError('E_RECORDING_NOT_FOUND', 'no recordings are held for that number or name');
 
+    // One slot for the whole bundle: its recordings are converted one after another.
+    const releaseSlot = this.deps.slots.take();
+    try {
+      return await this.startBundle(principal, recordings, { reason, requester, recipient, number, name }, releaseSlot);
+    } catch (error) {
+      releaseSlot();
+      throw error;
+    }
+  }
+
+  private async startBundle(
+    principal: Principal,
+    recordings: Recording[],
+    ask: { reason: string; requester: string; recipient: string; number: string | null; name: string | null },
+    releaseSlot: () => void,
+  ): Promise<Delivery & { readonly recordings: number }> {
+    const { reason, requester, recipient, number, name } = ask;
     const recordingIds = recordings.map((recording) => recording.id);
     await this.deps.audit.append({
       actor: principal.username,
@@ -118,6 +136,7 @@ export class SubjectAccess {
     const body = pipeline(zip.outputStream as Readable, output, digest, () => undefined);
     body.once('close', () => {
       if (!body.readableEnded) converting?.destroy();
+      releaseSlot();
     });
     let settled: ReturnType<ReleaseRegister['record']> | null = null;
     return {

@@ -274,3 +274,50 @@ describeEachBackend('exports, playback and subject access', (backend) => {
     expect(seen).toEqual(expected);
   });
 });
+
+describe('exports beyond the conversion limit', () => {
+  let t: TestApp;
+  let tokens: Record<string, string>;
+  let long: Recording;
+  let short: Recording;
+
+  beforeAll(async () => {
+    t = await startTestApp({ workers: false, env: { ...ACCESS_ENV, CALLVAULT_MAX_CONCURRENT_EXPORTS: '1' } });
+    await addUser(t.app, 'manager1', 'manager');
+    await addUser(t.app, 'iglead1', 'ig_lead');
+    tokens = { manager1: await login(t.url, 'manager1'), iglead1: await login(t.url, 'iglead1') };
+    // Long enough that its MP3 outgrows the socket buffers: unread, the conversion waits mid-way.
+    long = await ingestRecording(t.app, { from: '07700 900777' }, makeWav({ seconds: 600 }));
+    short = await ingestRecording(t.app, { from: '07700 900777' }, makeWav({ seconds: 2 }));
+    await grant(t.url, tokens.manager1!, tokens.iglead1!, [long.id, short.id], RELEASE);
+  });
+  afterAll(async () => t?.close());
+
+  const exportsAudited = async (): Promise<number> => (await t.app.access.audit.list({ action: 'recording.export', limit: 100 })).items.length;
+
+  it('a conversion past the limit is answered 503 E_BUSY and leaves no audit or register entry; once the first ends, the next runs', async () => {
+    const first = await call(t.url, 'GET', `/recordings/${long.id}/audio?format=mp3`, { token: tokens.manager1 });
+    expect(first.status).toBe(200);
+    const auditedBefore = await exportsAudited();
+
+    const refused = await call(t.url, 'GET', `/recordings/${short.id}/audio?format=mp3`, { token: tokens.manager1 });
+    expect(refused.status).toBe(503);
+    expect(await refused.json()).toMatchObject({ code: 'E_BUSY' });
+    expect(await exportsAudited()).toBe(auditedBefore);
+    // Playback of the stored file converts nothing and is not held up.
+    const playback = await call(t.url, 'GET', `/recordings/${short.id}/audio`, { token: tokens.manager1 });
+    expect(playback.status).toBe(200);
+    await playback.arrayBuffer();
+
+    expect((await first.arrayBuffer()).byteLength).toBeGreaterThan(1_000_000);
+    const next = await eventually(async () => {
+      const response = await call(t.url, 'GET', `/recordings/${short.id}/audio?format=mp3`, { token: tokens.manager1 });
+      if (response.status === 200) return response;
+      await response.arrayBuffer();
+      return undefined;
+    }, 10_000, 'the slot to be free again');
+    expect((await next.arrayBuffer()).byteLength).toBeGreaterThan(0);
+    // Both conversions that ran are in the register; the refused one is not.
+    await eventually(async () => (await t.app.access.audit.list({ action: 'release.recorded', limit: 10 })).items.length === 2, 10_000, 'both releases to be registered');
+  });
+});
