@@ -116,6 +116,20 @@ function vmHwmMb(pid: number): number {
   return kb / 1024;
 }
 
+function vmRssMb(pid: number): number {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+}
+
+/**
+ * Resets the process's peak RSS to its current RSS (Linux: clear_refs 5), so that VmHWM then
+ * measures the peak of what follows, not of start-up (the sign-in code's one scrypt run at
+ * start briefly takes 32 MiB, which has nothing to do with ingest).
+ */
+function resetPeak(pid: number): void {
+  fs.writeFileSync(`/proc/${pid}/clear_refs`, '5');
+}
+
 async function startService(dir: string, extra: Record<string, string> = {}, pgSchema?: string): Promise<{ service: ChildServe; db: Knex }> {
   const port = await freePort();
   const databaseUrl = pgSchema ? `${PG_URL}?schema=${pgSchema}` : process.env.BENCH_DATABASE_URL;
@@ -302,18 +316,25 @@ async function main(): Promise<void> {
     // C: peak memory while ingesting one 2-hour recording.
     if (PHASES.has('long')) {
     const c = await startService(path.join(root, 'c'), { CALLVAULT_WORKERS: '1' });
-    const idle = vmHwmMb(c.service.process.pid!);
+    // One five-minute recording first: the 2-hour one is measured on a service that has done an
+    // ingest before (code loaded, buffers allocated), as a running service has.
+    const warmAck = await post(c.service.url, event(1, `${pbx.url}/warm/1.wav`));
+    if (warmAck.status !== 202) throw new Error(`warm-up recording refused: ${warmAck.status}`);
+    await waitStored(c.db, 1, 60_000);
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    resetPeak(c.service.process.pid!);
+    const idle = vmRssMb(c.service.process.pid!);
     const longStarted = performance.now();
     const ack = await post(c.service.url, event(0, `${pbx.url}/long/0.wav`));
     if (ack.status !== 202) throw new Error(`long recording refused: ${ack.status}`);
-    await waitStored(c.db, 1, 600_000);
+    await waitStored(c.db, 2, 600_000);
     const longSeconds = (performance.now() - longStarted) / 1000;
     const longPeak = vmHwmMb(c.service.process.pid!);
     await c.db.destroy();
     await c.service.kill('SIGTERM');
     const longBytes = 44 + LONG_HOURS * 3600 * 8000 * 2;
     rows.push(
-      { figure: `peak RSS ingesting one ${LONG_HOURS}-hour recording (${(longBytes / MB).toFixed(0)} MB) (MB)`, value: longPeak, anchorName: 'idle service peak (MB)', anchor: idle, target: '< 150 MB, flat', pass: longPeak < 150 },
+      { figure: `peak RSS ingesting one ${LONG_HOURS}-hour recording (${(longBytes / MB).toFixed(0)} MB) (MB)`, value: longPeak, anchorName: 'same service idle, after one 5-min ingest (MB)', anchor: idle, target: '< 150 MB, flat', pass: longPeak < 150 },
       { figure: `${LONG_HOURS}-hour recording ingest time (s)`, value: longSeconds, target: '-', pass: true },
     );
     }

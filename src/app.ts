@@ -1,35 +1,24 @@
 import path from 'node:path';
 import type { Express } from 'express';
 import type { Config } from '../config';
-import { AccessRequests } from './access/access-requests';
-import { AuditTrail, type AuditEvent } from './access/audit-trail';
-import { Authentication } from './access/authentication';
-import { RecordingAccess } from './access/recording-access';
-import { ReleaseRegister } from './access/release-register';
-import { UserService } from './access/users';
 import { systemClock, type Clock } from './clock';
 import { loadKeyring } from './crypto/key-files';
 import type { Keyring } from './crypto/keyring';
-import { AccessRequestsRepository } from './db/access-requests';
-import { AuditLogRepository } from './db/audit-log';
 import { openDatabase, type Database } from './db/database';
 import { readOperationalStats } from './db/operational-stats';
 import { RecordingsRepository } from './db/recordings';
-import { ReleasesRepository } from './db/releases';
-import { UsersRepository } from './db/users';
-import { AudioDelivery } from './export/audio-delivery';
-import { SubjectAccess } from './export/subject-access';
-import { TranscodeSlots } from './export/transcode-slots';
+import type { Access, createAccess as CreateAccess } from './access/compose';
+import { RefusalAudit } from './access/refusal-audit';
 import type { createHttpApp as CreateHttpApp } from './http/http-app';
 import { IngestService } from './ingest/ingest-service';
 import { IngestPipeline } from './ingest/pipeline';
 import { LeaseStore } from './db/leases';
-import { RetentionRepository, type HoldRecord } from './db/retention';
+import { RetentionRepository } from './db/retention';
 import { RetentionService, type SweepSummary } from './retention/retention-service';
 import { EncryptedSpool } from './ingest/spool';
 import { createLogger, type Logger } from './log/logger';
 import { Metrics, type IngestMetrics } from './metrics/metrics';
-import { providerIngests } from './providers';
+import { providerIngests } from './providers/ingests';
 import { JobStore } from './queue/job-store';
 import { DatabaseLedger, type JobLedger } from './queue/ledger';
 import { WorkerPool } from './queue/worker-pool';
@@ -93,7 +82,11 @@ export function createApp(parts: AppParts): App {
     }),
   );
   ingest.on('job-queued', () => workers.nudge());
-  const access = createAccess({ db, recordings, vault, retention, config, clock, logger });
+  // Loaded here rather than imported: ingest threads load this module for createIngestWorker
+  // and must not carry sign-in, export and ZIP code they never run.
+  const { createAccess } = require('./access/compose') as { createAccess: typeof CreateAccess };
+  const access: Access = createAccess({ db, recordings, vault, retention, config, clock, logger });
+  const refusals = new RefusalAudit({ record: access.record, now: () => clock.now() });
   const spoolDir = path.join(config.dataDir, 'spool');
   // Built on first use: ingest threads never serve HTTP and need not load it.
   let http: Express | undefined;
@@ -110,7 +103,6 @@ export function createApp(parts: AppParts): App {
     retention,
     access,
     get http() {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { createHttpApp } = require('./http/http-app') as { createHttpApp: typeof CreateHttpApp };
       http ??= createHttpApp({
         config,
@@ -122,9 +114,10 @@ export function createApp(parts: AppParts): App {
         spoolDir,
         metrics,
         api: { ...access, retention },
-        // Counted and logged, not audited: the audit trail is who reached recordings, and a sender
-        // without the secret must not be able to grow it without bound.
-        onWebhookRefused: (source, code) => metrics.webhookRefused(source, code),
+        onWebhookRefused: (source, code) => {
+          metrics.webhookRefused(source, code);
+          refusals.refused(source, code);
+        },
       });
       return http;
     },
@@ -135,62 +128,9 @@ export function createApp(parts: AppParts): App {
     },
     async stop() {
       await workers.stop();
+      refusals.flush();
       await access.audit.idle();
     },
-  };
-}
-
-/** Sign-in, grants, the release register, exports and the audit trail (issue 6). */
-export interface Access {
-  readonly audit: AuditTrail;
-  readonly users: UserService;
-  readonly authentication: Authentication;
-  readonly recordings: RecordingAccess;
-  readonly accessRequests: AccessRequests;
-  readonly releases: ReleaseRegister;
-  readonly audio: AudioDelivery;
-  readonly subjectAccess: SubjectAccess;
-  /** Appends to the audit trail from an event handler: a failure is logged by the trail, never thrown into the emitter. */
-  record(event: AuditEvent): void;
-}
-
-/** The audit trail alone, for commands that record a change without building the whole app (key generation). */
-export function createAuditTrail(db: Database, clock: Clock, logger: Logger): AuditTrail {
-  return new AuditTrail({ db, repo: new AuditLogRepository(db), clock, logger });
-}
-
-function createAccess(parts: { db: Database; recordings: RecordingsRepository; vault: RecordingVault; retention: RetentionService; config: Config; clock: Clock; logger: Logger }): Access {
-  const { db, recordings, vault, retention, config, clock, logger } = parts;
-  const audit = createAuditTrail(db, clock, logger);
-  const usersRepo = new UsersRepository(db);
-  const requestsRepo = new AccessRequestsRepository(db);
-  const accessRequests = new AccessRequests({ repo: requestsRepo, recordings, users: usersRepo, audit, config, clock });
-  const releases = new ReleaseRegister({ repo: new ReleasesRepository(db), requests: requestsRepo, grants: accessRequests, audit, clock });
-  const record = (event: AuditEvent): void => {
-    audit.append(event).catch(() => undefined);
-  };
-  const transcodeSlots = new TranscodeSlots(config.export.maxConcurrent);
-
-  // Retention's own operations enter the audit trail too, whoever triggered them (API, command, schedule).
-  retention.on('hold-placed', (hold: HoldRecord) => record({ actor: hold.placedBy, action: 'retention.hold_placed', recordingId: hold.recordingId, details: { holdId: hold.id, reason: hold.reason } }));
-  retention.on('hold-removed', (event: { recordingId: string; reason: string; by: string; count: number }) =>
-    record({ actor: event.by, action: 'retention.hold_removed', recordingId: event.recordingId, details: { reason: event.reason, holdsRemoved: event.count } }),
-  );
-  retention.on('category-changed', (event: { recordingId: string; from: string; to: string; reason: string; by: string; retainUntil: Date }) =>
-    record({ actor: event.by, action: 'retention.category_changed', recordingId: event.recordingId, details: { from: event.from, to: event.to, reason: event.reason, retainUntil: event.retainUntil } }),
-  );
-  retention.on('destroyed', (event: { recordingId: string; sweepId: string }) => record({ actor: 'system', action: 'retention.destroyed', recordingId: event.recordingId, details: { sweepId: event.sweepId } }));
-
-  return {
-    audit,
-    users: new UserService({ repo: usersRepo, audit, config, clock }),
-    authentication: new Authentication({ repo: usersRepo, audit, config, clock, logger }),
-    recordings: new RecordingAccess({ recordings, audit, config }),
-    accessRequests,
-    releases,
-    audio: new AudioDelivery({ recordings, vault, grants: accessRequests, releases, audit, config, logger, slots: transcodeSlots }),
-    subjectAccess: new SubjectAccess({ recordings, vault, releases, audit, config, logger, slots: transcodeSlots }),
-    record,
   };
 }
 

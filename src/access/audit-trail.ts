@@ -54,7 +54,8 @@ export type AuditAction =
   | 'key.generated'
   | 'key.rotated'
   | 'key.exported'
-  | 'key.imported';
+  | 'key.imported'
+  | 'webhook.refused';
 
 export interface AuditEvent {
   /** The username, or `system` (sweeps), or `cli:<os user>@<host>` (operator commands). */

@@ -1,5 +1,5 @@
 import type { Config } from '../../config';
-import { createAuditTrail } from '../app';
+import { createAuditTrail } from '../access/compose';
 import { systemClock } from '../clock';
 import { openDatabase } from '../db/database';
 import { commandLogger } from './context';

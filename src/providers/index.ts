@@ -2,21 +2,14 @@ import type { Request, Router } from 'express';
 import type { Config } from '../../config';
 import type { Clock } from '../clock';
 import type { IngestService } from '../ingest/ingest-service';
-import { genericIngest } from './generic/ingest';
 import { genericWebhookRouter } from './generic/webhook';
-import { telnyxIngest } from './telnyx/ingest';
 import { telnyxWebhookRouter } from './telnyx/webhook';
-import { twilioIngest } from './twilio/ingest';
 import { twilioWebhookRouter } from './twilio/webhook';
-import type { ProviderIngest } from './types';
-import { vonageIngest } from './vonage/ingest';
 import { vonageWebhookRouter } from './vonage/webhook';
 
-/** Every phone-system source, in one list: its webhook route and its worker-side half. */
+/** Every phone-system source's webhook route, in one list (the worker-side halves are in ./ingests). */
 
-export function providerIngests(config: Config): ReadonlyMap<string, ProviderIngest> {
-  return new Map([genericIngest, twilioIngest(config), telnyxIngest(config), vonageIngest(config)].map((provider) => [provider.source, provider]));
-}
+export { providerIngests } from './ingests';
 
 export interface WebhookDeps {
   readonly config: Config;

@@ -58,7 +58,7 @@ describeEachBackend('audit trail', (backend) => {
     await t?.close();
   });
 
-  it('records sign-ins, searches (filters masked, results by id), views, playback, exports, requests, decisions, holds, category changes, releases, destructions and user changes; refused webhooks are counted, not audited', async () => {
+  it('records sign-ins, searches (filters masked, results by id), views, playback, exports, requests, decisions, holds, category changes, releases, destructions, user changes and refused webhooks', async () => {
     const recording = await ingestRecording(t.app, { category: 'admin', startedAt: new Date('2026-01-01T10:00:00Z') });
     const manager = await login(t.url, 'manager1');
     const iglead = await login(t.url, 'iglead1');
@@ -100,8 +100,7 @@ describeEachBackend('audit trail', (backend) => {
     expect(first('retention.hold_removed')).toMatchObject({ actor: 'iglead1', recordingId: recording.id, details: { reason: 'complaint closed', holdsRemoved: 1 } });
     expect(first('retention.category_changed')).toMatchObject({ actor: 'iglead1', recordingId: recording.id, details: { to: 'admin', reason: 'appointment booking only' } });
     expect(first('retention.destroyed')).toMatchObject({ actor: 'system', recordingId: recording.id });
-    // A refused webhook is counted (metrics) and logged, not audited: a sender without the secret cannot grow the trail.
-    expect(trail.some((entry) => entry.actor.startsWith('webhook:'))).toBe(false);
+    expect(first('webhook.refused')).toMatchObject({ actor: 'webhook:generic', details: { source: 'generic', code: 'E_SIGNATURE_INVALID', count: 1 } });
 
     // Nothing personal beyond what the audit needs: no full number, no name.
     const text = JSON.stringify(await t.app.db.knex('audit_log').select('*'));
@@ -226,5 +225,31 @@ describeEachBackend('audit trail', (backend) => {
     for (const path of ['/audit', '/audit/verify']) expect((await call(t.url, 'GET', path, { token: manager })).status).toBe(403);
     const reads = (await entries('&action=audit.read&actor=dpo1')).filter((entry) => entry.details.reason);
     expect(reads.length).toBeGreaterThan(5);
+  });
+});
+
+describe('audit trail: a flood of refused webhooks', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ workers: false, env: ACCESS_ENV });
+  });
+  afterAll(async () => t?.close());
+
+  const refusals = async (): Promise<Array<{ details: Record<string, unknown> }>> =>
+    (await t.app.access.audit.list({ action: 'webhook.refused', limit: 500 })).items as Array<{ details: Record<string, unknown> }>;
+
+  it('is entered once at once and then as one counted summary, not once per request', async () => {
+    const badSignature = `t=${Math.floor(Date.now() / 1000)},v1=${'0'.repeat(64)}`;
+    for (let i = 0; i < 40; i += 1) expect((await postGeneric(t.url, genericEvent(), { signature: badSignature })).status).toBe(401);
+    await t.app.access.audit.idle();
+    expect(await refusals()).toEqual([expect.objectContaining({ details: expect.objectContaining({ code: 'E_SIGNATURE_INVALID', count: 1 }) })]);
+
+    // When the minute ends (here: the service stopping), the other 39 are entered as one summary.
+    await t.app.stop();
+    const entries = await refusals();
+    expect(entries).toHaveLength(2);
+    expect(entries.map((entry) => entry.details.count).sort()).toEqual([1, 39]);
+    // Every refusal is still counted for monitoring.
+    expect((await fetch(`${t.url}/metrics`).then((r) => r.text())).match(/callvault_webhook_refused_total\{source="generic",code="E_SIGNATURE_INVALID"\} (\d+)/)?.[1]).toBe('40');
   });
 });

@@ -4,7 +4,7 @@ import { AppError, isAppError } from '../../errors';
 import type { CallMetadata } from '../../ingest/call-metadata';
 import type { ProviderIngest, Resolution, ResolveContext } from '../types';
 import type { CallbackQuery } from '../webhook-support';
-import { telnyxSourceRecordingId, type TelnyxEvent } from './webhook';
+import { telnyxSourceRecordingId, type TelnyxEvent } from './event';
 
 /**
  * Worker side of Telnyx: download the WAV (or MP3) link of call.recording.saved. Those links are
