@@ -1,6 +1,7 @@
 import os from 'node:os';
 import type { Principal } from '../access/principal';
 import type { App } from '../app';
+import { CommandFailure } from './context';
 import { readPassphrase } from './passphrase';
 
 /**
@@ -25,4 +26,12 @@ export function operatorName(): string {
 export async function signInAs(app: App, username: string): Promise<Principal> {
   const password = await readPassphrase({ prompt: `Password for ${username}: ` });
   return app.access.authentication.checkCredentials(username, password, 'cli');
+}
+
+/** The `--reason` of a command that reaches recordings: as the API asks of its callers, 5 to 500 characters. */
+export function reasonOption(raw: string): string {
+  const text = raw.trim();
+  if (text.length < 5) throw new CommandFailure('--reason: state why, in at least 5 characters', 2);
+  if (text.length > 500) throw new CommandFailure('--reason: at most 500 characters', 2);
+  return text;
 }

@@ -31,6 +31,11 @@ export interface CallMetadata {
 
 export const NOT_RETAINED_REASON = 'consent declined: the call was not recorded and no audio was kept';
 
+/** Whole seconds from start to end, when a provider gives both (never negative). */
+export function secondsBetween(started: Date | null, ended: Date | null): number | null {
+  return started && ended ? Math.max(0, Math.round((ended.getTime() - started.getTime()) / 1000)) : null;
+}
+
 export interface NormalisedNumber {
   /** E.164 when the text is a possible phone number, otherwise null. */
   readonly e164: string | null;

@@ -113,7 +113,9 @@ describe('access from the command line', () => {
     const admin = await runCli(['releases', 'export', '--user', 'admin', '--reason', 'quarterly register audit'], t.env, PASSWORDS.admin);
     expect(admin.code).toBe(1);
     expect(admin.stderr).toMatch(/E_FORBIDDEN/);
-    expect((await runCli(['releases', 'export', '--user', 'iglead1', '--reason', 'x'], t.env, PASSWORDS.iglead1)).code).toBe(2);
+    const shortReason = await runCli(['releases', 'export', '--user', 'iglead1', '--reason', 'x'], t.env, PASSWORDS.iglead1);
+    expect(shortReason.code).toBe(2);
+    expect(shortReason.stderr).toMatch(/--reason: state why, in at least 5 characters/);
     expect((await json(await call(t.url, 'GET', '/releases', { token: await login(t.url, 'iglead1', PASSWORDS.iglead1) }))).items).toHaveLength(1);
   });
 

@@ -1,9 +1,8 @@
 import fs from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
-import { reasonFrom } from '../../http/api-auth';
 import { CommandFailure, print, printJson, withApp } from '../context';
-import { signInAs } from '../operator';
+import { reasonOption, signInAs } from '../operator';
 
 const FORMATS = ['mp3', 'wav', 'original'] as const;
 
@@ -22,12 +21,7 @@ export function registerExport(program: Command): void {
     .action(async (recordingId: string, options: { user: string; reason: string; out: string; format: string; grant?: string; force?: boolean; json?: boolean }) => {
       const format = FORMATS.find((candidate) => candidate === options.format);
       if (!format) throw new CommandFailure(`--format must be one of ${FORMATS.join(', ')}`, 2);
-      let reason: string;
-      try {
-        reason = reasonFrom(options.reason);
-      } catch (error) {
-        throw new CommandFailure(`--reason: ${(error as Error).message}`, 2);
-      }
+      const reason = reasonOption(options.reason);
       await withApp(async (app) => {
         const principal = await signInAs(app, options.user);
         const delivery = await app.access.audio.export(principal, recordingId.toLowerCase(), { format, reason, grantId: options.grant, channel: 'cli' });

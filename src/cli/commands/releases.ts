@@ -1,9 +1,8 @@
 import fs from 'node:fs';
 import type { Writable } from 'node:stream';
 import type { Command } from 'commander';
-import { reasonFrom } from '../../http/api-auth';
-import { CommandFailure, withApp } from '../context';
-import { signInAs } from '../operator';
+import { withApp } from '../context';
+import { reasonOption, signInAs } from '../operator';
 
 export function registerReleases(program: Command): void {
   const releases = program.command('releases').description('the release register (the policies\' Annex B)');
@@ -16,12 +15,7 @@ export function registerReleases(program: Command): void {
     .option('--csv', 'CSV (the only format, and the default)')
     .option('--out <file>', 'write to this file instead of standard output')
     .action(async (options: { user: string; reason: string; out?: string }) => {
-      let reason: string;
-      try {
-        reason = reasonFrom(options.reason);
-      } catch (error) {
-        throw new CommandFailure(`--reason: ${(error as Error).message}`, 2);
-      }
+      const reason = reasonOption(options.reason);
       await withApp(async (app) => {
         const principal = await signInAs(app, options.user);
         const out: Writable = options.out ? fs.createWriteStream(options.out, { mode: 0o600 }) : process.stdout;

@@ -1,7 +1,7 @@
 import { json } from 'node:stream/consumers';
 import type { Config } from '../../../config';
 import { AppError, isAppError } from '../../errors';
-import type { CallMetadata } from '../../ingest/call-metadata';
+import { secondsBetween, type CallMetadata } from '../../ingest/call-metadata';
 import type { ProviderIngest, Resolution, ResolveContext } from '../types';
 import type { CallbackQuery } from '../webhook-support';
 import { telnyxSourceRecordingId, type TelnyxEvent } from './event';
@@ -44,7 +44,7 @@ export function telnyxIngest(config: Config): ProviderIngest {
         category: query.category,
         startedAt: started,
         endedAt: ended,
-        durationSec: started && ended ? Math.max(0, Math.round((ended.getTime() - started.getTime()) / 1000)) : null,
+        durationSec: secondsBetween(started, ended),
         consent: 'recorded',
         extra: {
           recordingId: payload.recording_id ?? null,

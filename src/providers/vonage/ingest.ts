@@ -1,6 +1,6 @@
 import type { Config } from '../../../config';
 import { AppError } from '../../errors';
-import type { CallMetadata } from '../../ingest/call-metadata';
+import { secondsBetween, type CallMetadata } from '../../ingest/call-metadata';
 import type { ProviderIngest, Resolution, ResolveContext } from '../types';
 import type { CallbackQuery } from '../webhook-support';
 import { vonageApiToken } from './jwt';
@@ -35,7 +35,7 @@ export function vonageIngest(config: Config): ProviderIngest {
         category: query.category,
         startedAt: started,
         endedAt: ended,
-        durationSec: started && ended ? Math.max(0, Math.round((ended.getTime() - started.getTime()) / 1000)) : null,
+        durationSec: secondsBetween(started, ended),
         consent: 'recorded',
         extra: { conversationUuid: event.conversation_uuid ?? null, announcedSize: event.size ?? null },
       };
