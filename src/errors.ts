@@ -22,7 +22,7 @@ export const ERROR_CODES = {
   E_VALIDATION: { status: 400, retryable: false, meaning: 'A field is missing, has the wrong type or an unknown value; the message names it.' },
   E_PAYLOAD_TOO_LARGE: { status: 413, retryable: false, meaning: 'The request body is larger than the configured limit.' },
   E_UNSUPPORTED_MEDIA_TYPE: { status: 415, retryable: false, meaning: 'The request content type is not accepted on this route.' },
-  E_BUSY: { status: 503, retryable: true, meaning: 'Too many uploads are being received at once; the sender should retry shortly.' },
+  E_BUSY: { status: 503, retryable: true, meaning: 'Too many uploads, or MP3/WAV conversions, are in progress at once; retry shortly.' },
   E_NOT_FOUND: { status: 404, retryable: false, meaning: 'No such route.' },
   E_METRICS_TOKEN: { status: 401, retryable: false, meaning: 'GET /metrics needs the bearer token configured in CALLVAULT_METRICS_TOKEN.' },
   E_UNKNOWN_CATEGORY: { status: 422, retryable: false, meaning: 'The retention category is not configured.' },

@@ -5,6 +5,8 @@ import { AppError, toAppError } from '../errors';
  * Every error leaves as `{code, message}` with the status its code maps to. Unexpected errors
  * are logged in full (with the request id) and answered with a generic message, never a stack.
  */
+const RETRY_AFTER_SECONDS = 5;
+
 export function errorHandler() {
   return (thrown: unknown, req: Request, res: Response, _next: NextFunction): void => {
     const error = fromBodyParser(thrown) ?? toAppError(thrown);
@@ -18,6 +20,8 @@ export function errorHandler() {
       res.destroy();
       return;
     }
+    // A 503 is a passing condition (busy, database briefly unreachable): say when to come back.
+    if (error.status === 503) res.set('Retry-After', String(RETRY_AFTER_SECONDS));
     const message = error.code === 'E_INTERNAL' ? `unexpected error; quote request id ${req.id} when reporting it` : error.message;
     res.status(error.status).json({ code: error.code, message });
   };

@@ -303,6 +303,7 @@ describe('exports beyond the conversion limit', () => {
     const refused = await call(t.url, 'GET', `/recordings/${short.id}/audio?format=mp3`, { token: tokens.manager1 });
     expect(refused.status).toBe(503);
     expect(await refused.json()).toMatchObject({ code: 'E_BUSY' });
+    expect(refused.headers.get('retry-after')).toBe('5');
     expect(await exportsAudited()).toBe(auditedBefore);
     // Playback of the stored file converts nothing and is not held up.
     const playback = await call(t.url, 'GET', `/recordings/${short.id}/audio`, { token: tokens.manager1 });

@@ -70,7 +70,7 @@ describeEachBackend('sign-in', (backend) => {
     await t.app.access.users.disable('dave', 'test');
     const cases = { unknown: ['nobody-here', 'whatever password'], wrong: ['carol', 'wrong password!!'], disabled: ['dave', passwordOf('dave')] } as const;
     const times: Record<string, number[]> = { unknown: [], wrong: [], disabled: [] };
-    for (let i = 0; i < 2; i += 1) {
+    for (let i = 0; i < 5; i += 1) {
       for (const [name, [username, password]] of Object.entries(cases)) {
         const result = await attempt(t, username, password);
         expect(result.status).toBe(401);
@@ -79,12 +79,13 @@ describeEachBackend('sign-in', (backend) => {
       }
       clock.advance(3600_000); // carol's two failures must not lock her
     }
-    const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-    const known = median(times.wrong!);
-    // Each includes a full scrypt computation; an unknown name costs the same (within scheduling noise).
-    expect(median(times.unknown!)).toBeGreaterThan(known * 0.5);
-    expect(median(times.unknown!)).toBeLessThan(known * 2);
-    expect(median(times.disabled!)).toBeGreaterThan(known * 0.5);
+    // The fastest of five: other suites running beside this one only ever add time, so the minimum is
+    // the attempt's own cost. Each includes a full scrypt computation; an unknown name costs the same.
+    const fastest = (values: number[]): number => Math.min(...values);
+    const known = fastest(times.wrong!);
+    expect(fastest(times.unknown!)).toBeGreaterThan(known * 0.5);
+    expect(fastest(times.unknown!)).toBeLessThan(known * 2);
+    expect(fastest(times.disabled!)).toBeGreaterThan(known * 0.5);
   });
 
   it('a name typed at sign-in that is no user is not written anywhere (it may be a password typed in the wrong box)', async () => {

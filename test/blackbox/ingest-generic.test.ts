@@ -403,6 +403,7 @@ describe('generic webhook (multipart): uploads in flight are bounded and cleaned
     const second = await postGenericMultipart(t.url, genericEvent(), wav);
     expect(second.status).toBe(503);
     expect(await second.json()).toMatchObject({ code: 'E_BUSY' });
+    expect(second.headers.get('retry-after')).toBe('5');
     first.request.end(first.rest);
     const response = await first.response;
     expect(response.statusCode).toBe(202);
