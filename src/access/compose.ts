@@ -24,8 +24,6 @@ import { UserService } from './users';
  * The access half of the composition root (src/app.ts builds it through createAccess): sign-in,
  * grants, the release register, exports and the audit trail, wired to retention's events.
  */
-
-/** Sign-in, grants, the release register, exports and the audit trail (issue 6). */
 export interface Access {
   readonly audit: AuditTrail;
   readonly users: UserService;

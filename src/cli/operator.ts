@@ -1,4 +1,5 @@
 import os from 'node:os';
+import { requiredText } from '../access/access-requests';
 import type { Principal } from '../access/principal';
 import type { App } from '../app';
 import { CommandFailure } from './context';
@@ -28,10 +29,11 @@ export async function signInAs(app: App, username: string): Promise<Principal> {
   return app.access.authentication.checkCredentials(username, password, 'cli');
 }
 
-/** The `--reason` of a command that reaches recordings: as the API asks of its callers, 5 to 500 characters. */
+/** The `--reason` of a command that reaches recordings: the same rule as every stated reason (requiredText). */
 export function reasonOption(raw: string): string {
-  const text = raw.trim();
-  if (text.length < 5) throw new CommandFailure('--reason: state why, in at least 5 characters', 2);
-  if (text.length > 500) throw new CommandFailure('--reason: at most 500 characters', 2);
-  return text;
+  try {
+    return requiredText(raw, '--reason', 500);
+  } catch (error) {
+    throw new CommandFailure((error as Error).message, 2);
+  }
 }

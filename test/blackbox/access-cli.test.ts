@@ -115,7 +115,7 @@ describe('access from the command line', () => {
     expect(admin.stderr).toMatch(/E_FORBIDDEN/);
     const shortReason = await runCli(['releases', 'export', '--user', 'iglead1', '--reason', 'x'], t.env, PASSWORDS.iglead1);
     expect(shortReason.code).toBe(2);
-    expect(shortReason.stderr).toMatch(/--reason: state why, in at least 5 characters/);
+    expect(shortReason.stderr).toMatch(/--reason: required, at least 5 characters/);
     expect((await json(await call(t.url, 'GET', '/releases', { token: await login(t.url, 'iglead1', PASSWORDS.iglead1) }))).items).toHaveLength(1);
   });
 
